@@ -1,0 +1,1 @@
+"""Adapters to the outside world: data files, MLflow tracking and registry, the model store."""

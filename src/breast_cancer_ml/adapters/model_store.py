@@ -1,0 +1,215 @@
+"""The local model store: atomic publishing of promoted models, and loading them back.
+
+Layout under ``models_dir``::
+
+    latest -> history/<run_id>      a symlink, replaced atomically by rename(2)
+    history/<run_id>/               every promoted model, kept for rollback
+        model/                      the MLflow model directory (model.skops, MLmodel, ...)
+        confusion_matrix.png, classification_report.txt, run_summary.json
+        promotion_metadata.json     written last; holds the SHA256 of every file in model/
+    .publish.lock                   serialises publishers (two trainings at once)
+
+A reader opening ``latest/`` sees the old model or the new one, whole, at any instant: the new
+folder is complete (and fsynced) before the symlink swap, and the swap is one rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
+
+LATEST = "latest"
+HISTORY = "history"
+MODEL_SUBDIR = "model"
+METADATA_FILE = "promotion_metadata.json"
+LOCK_FILE = ".publish.lock"
+_STAGING_PREFIX = ".staging-"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """``{relative posix path: sha256}`` of every file below ``root``, sorted."""
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _fsync_tree(root: Path) -> None:
+    for p in root.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def publish_lock(models_dir: Path, timeout: float = 600) -> Iterator[None]:
+    """Hold the store's publish lock (a file lock, so it also works across processes)."""
+    from filelock import FileLock, Timeout
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(models_dir / LOCK_FILE), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise ModelStoreError(
+            f"{models_dir}: another process holds {LOCK_FILE} for over {timeout:.0f} s."
+        ) from None
+
+
+def publish(
+    models_dir: Path,
+    run_id: str,
+    model_dir: Path,
+    artifacts: list[Path],
+    metadata: dict[str, Any],
+    *,
+    before_swap: Callable[[Path], None] | None = None,
+) -> Path:
+    """Publish a promoted model as ``models_dir/latest`` and return its history folder.
+
+    ``model_dir`` (the MLflow model directory) and ``artifacts`` are copied into a staging
+    folder, ``metadata`` plus the SHA256 of every model file is written as
+    ``promotion_metadata.json``, the folder is fsynced and renamed to ``history/<run_id>``, and
+    ``latest`` is switched to it by an atomic rename. ``before_swap`` is a test hook.
+    """
+    history = models_dir / HISTORY
+    with publish_lock(models_dir):
+        history.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(history)
+        final = history / run_id
+        if final.exists():
+            raise ModelStoreError(f"{final} exists already: run {run_id} was published before.")
+        staging = history / f"{_STAGING_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            shutil.copytree(model_dir, staging / MODEL_SUBDIR)
+            for artifact in artifacts:
+                shutil.copy2(artifact, staging / artifact.name)
+            full = {**metadata, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
+            (staging / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True))
+            _fsync_tree(staging)
+            staging.rename(final)
+            _fsync_dir(history)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if before_swap is not None:
+            before_swap(final)
+        _point_latest(models_dir, final)
+        return final
+
+
+def _point_latest(models_dir: Path, target: Path) -> None:
+    latest = models_dir / LATEST
+    if latest.exists() and not latest.is_symlink():
+        raise ModelStoreError(
+            f"{latest} is a real folder, not the symlink this store manages; move it away "
+            f"(e.g. into {models_dir / HISTORY}/) and publish again."
+        )
+    tmp_link = models_dir / f".{LATEST}-{uuid.uuid4().hex[:8]}"
+    tmp_link.symlink_to(os.path.relpath(target, models_dir), target_is_directory=True)
+    tmp_link.replace(latest)  # rename(2) is atomic: readers see the old target or the new one
+    _fsync_dir(models_dir)
+
+
+def _remove_stale_staging(history: Path) -> None:
+    # Left by a publisher that died mid-copy. Safe under the lock: no one else is publishing.
+    for leftover in history.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def rollback(models_dir: Path, run_id: str | None = None) -> Path:
+    """Point ``latest`` at ``history/<run_id>``, or at the newest model before the current one."""
+    history = models_dir / HISTORY
+    with publish_lock(models_dir):
+        current = resolve_latest(models_dir)
+        if run_id is None:
+            candidates = sorted(
+                (
+                    d
+                    for d in history.iterdir()
+                    if d.is_dir() and (d / METADATA_FILE).is_file() and d.resolve() != current
+                ),
+                key=lambda d: read_metadata(d).get("promoted_at", ""),
+            )
+            if not candidates:
+                raise ModelStoreError(f"{history}: no earlier promoted model to roll back to.")
+            target = candidates[-1]
+        else:
+            target = history / run_id
+            if not (target / METADATA_FILE).is_file():
+                raise ModelStoreError(f"{target}: no promoted model with run id {run_id}.")
+        verify(target)
+        _point_latest(models_dir, target)
+        return target
+
+
+def resolve_latest(models_dir: Path) -> Path:
+    """The real folder behind ``models_dir/latest`` (resolve once, then read only from it)."""
+    latest = models_dir / LATEST
+    if not latest.exists():
+        raise ModelStoreError(
+            f"{latest} does not exist: no model has been promoted yet. Run `bcml train` first."
+        )
+    return latest.resolve()
+
+
+def read_metadata(folder: Path) -> dict[str, Any]:
+    path = folder / METADATA_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelStoreError(f"{path} is missing: {folder} is not a promoted model.") from None
+    except (OSError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path} cannot be read as JSON: {exc}") from None
+    return data
+
+
+def verify(folder: Path) -> dict[str, Any]:
+    """Check every file in ``folder/model`` against the recorded SHA256 sums; return metadata."""
+    metadata = read_metadata(folder)
+    expected = metadata.get("model_sha256")
+    if not isinstance(expected, dict) or not expected:
+        raise ModelIntegrityError(f"{folder / METADATA_FILE} has no model_sha256 table.")
+    model = folder / MODEL_SUBDIR
+    actual = hash_tree(model) if model.is_dir() else {}
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    changed = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
+    if missing or extra or changed:
+        raise ModelIntegrityError(
+            f"{model} does not match {METADATA_FILE}: missing {missing}, unexpected {extra}, "
+            f"modified {changed}. Refusing to use it; re-promote or roll back."
+        )
+    return metadata

@@ -1,0 +1,112 @@
+"""MLflow tracking and Model Registry: the only module of the training path importing mlflow.
+
+The tracking store is MLflow 3's SQLite default (``sqlite:///mlflow.db``, artifacts under
+``./mlruns`` beside it) unless ``--tracking-uri``/``BCML_TRACKING_URI`` or
+``MLFLOW_TRACKING_URI`` names another store or a tracking server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from breast_cancer_ml.settings import DEFAULT_TRACKING_URI
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """Settings first, then ``MLFLOW_TRACKING_URI``, then the SQLite default."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    model_uri: str
+    local_dir: Path  # a local copy of the MLflow model directory
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    alias: str
+
+
+class Tracker:
+    """A thin, typed facade over the MLflow calls one training run makes."""
+
+    def __init__(self, tracking_uri: str | None) -> None:
+        import mlflow
+
+        self._mlflow = mlflow
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+
+    @contextlib.contextmanager
+    def run(self, experiment: str, tags: Mapping[str, str]) -> Iterator[str]:
+        """Start a run in ``experiment`` and yield its id. An exception marks it FAILED."""
+        self._mlflow.set_experiment(experiment)
+        with self._mlflow.start_run(tags=dict(tags)) as active:
+            yield active.info.run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        self._mlflow.log_metrics(dict(metrics))
+
+    def log_artifacts(self, paths: list[Path]) -> None:
+        for path in paths:
+            self._mlflow.log_artifact(str(path))
+
+    def log_sklearn_model(
+        self,
+        model: Any,
+        input_example: Any,
+        pip_requirements: list[str],
+        download_to: Path,
+    ) -> LoggedModel:
+        """Log ``model`` as ``model`` with skops serialization, a signature from the named
+        ``input_example`` (a DataFrame) and explicit requirements (no slow inference)."""
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(input_example, model.predict(input_example.to_numpy()))
+        with warnings.catch_warnings():
+            # MLflow checks the input example by predicting on the named DataFrame; the
+            # pipeline was fitted on arrays in FEATURES order, which is what it is given.
+            warnings.filterwarnings("ignore", message="X has feature names")
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=pip_requirements,
+            )
+        local = self._mlflow.artifacts.download_artifacts(
+            artifact_uri=info.model_uri, dst_path=str(download_to)
+        )
+        return LoggedModel(model_uri=info.model_uri, local_dir=Path(local))
+
+    def register(self, model_uri: str, name: str, run_id: str) -> str:
+        """Register ``model_uri`` as a new version of ``name``; return the version."""
+        version = self._mlflow.register_model(model_uri, name, tags={"run_id": run_id})
+        return str(version.version)
+
+    def set_alias(self, name: str, alias: str, version: str) -> RegisteredVersion:
+        self._mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+        return RegisteredVersion(name=name, version=version, alias=alias)
+
+    def artifact_uri(self) -> str:
+        return str(self._mlflow.get_artifact_uri())
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    # MLflow params are limited to 6000 characters; ours are short, but never fail a run on it.
+    return text if len(text) <= 6000 else text[:5997] + "..."

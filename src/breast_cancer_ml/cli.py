@@ -1,0 +1,184 @@
+"""The ``bcml`` command line. ``main(argv)`` returns an exit code; tests call it directly.
+
+Heavy libraries (mlflow, scikit-learn, pandas) are imported only inside the command that needs
+them, so ``bcml --help`` answers at once.
+
+Exit codes: 0 success, 1 unexpected error, 2 invalid settings or data, 3 model not promoted
+with ``--require-promotion``, 4 model store problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from breast_cancer_ml import __version__
+from breast_cancer_ml.errors import BcmlError, PromotionRefusedError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_settings_arguments(
+    parser: argparse.ArgumentParser, cls: type[BaseSettings], skip: Sequence[str] = ()
+) -> None:
+    """One ``--flag`` per settings field, its help and default taken from the field itself.
+
+    Flags default to ``None`` ("not given") so the environment and config file still apply.
+    """
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML file with any of these settings."
+    )
+    for name, info in cls.model_fields.items():
+        if name in skip:
+            continue
+        flag = "--" + name.replace("_", "-")
+        default = info.default
+        shown = "" if default is None else f" (default: {default})"
+        env = f"{cls.model_config.get('env_prefix', '')}{name.upper()}"
+        help_text = f"{info.description}{shown} [env {env}]"
+        if _is_bool(info.annotation):
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(
+                flag,
+                type=_arg_type(info.annotation),
+                default=None,
+                metavar=name.upper(),
+                help=help_text,
+            )
+
+
+def _is_bool(annotation: Any) -> bool:
+    return annotation is bool
+
+
+def _arg_type(annotation: Any) -> Callable[[str], Any]:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = inner[0]
+    if annotation in (int, float, Path):
+        return annotation  # type: ignore[no-any-return]
+    return str
+
+
+def _settings_overrides(args: argparse.Namespace, cls: type[BaseSettings]) -> dict[str, Any]:
+    return {name: getattr(args, name, None) for name in cls.model_fields}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from breast_cancer_ml.pipelines.train import run_training
+    from breast_cancer_ml.settings import TrainSettings, load_settings
+
+    settings = load_settings(TrainSettings, args.config, **_settings_overrides(args, TrainSettings))
+    result = run_training(settings)
+    summary = result.summary
+    metrics = summary["metrics"]
+    print(f"run id:        {result.run_id}  (experiment {summary['experiment']!r})")
+    print(f"data version:  {summary['data_version']}")
+    print(
+        f"cv recall:     {metrics['cv_recall_mean']:.4f} ± {metrics['cv_recall_std']:.4f} "
+        f"(ddof=1, {summary['params']['k_folds']} folds)"
+    )
+    print(
+        "test:          "
+        + ", ".join(f"{k[5:]} {metrics[k]:.4f}" for k in metrics if k.startswith("test_"))
+    )
+    print(
+        f"gate:          {'PASSED' if result.gate.passed else 'FAILED'}: "
+        + "; ".join(result.gate.reasons)
+    )
+    if result.promoted:
+        reg = summary["registered_model"]
+        print(f"promoted:      {summary['published_path']} -> {result.published_path}")
+        print(f"registry:      {reg['name']} version {reg['version']} @{reg['alias']}")
+    else:
+        print(f"promoted:      no ({summary['not_promoted_reason']}); models/latest unchanged")
+    print(f"model:         {summary['model_uri']}")
+    print(f"artifacts:     {summary['artifact_uri']}")
+    uri = summary["tracking_uri"]
+    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else uri
+    print(f"MLflow UI:     bcml ui   (or: {ui})")
+    if settings.require_promotion and not (
+        result.promoted or (settings.smoke and result.gate.passed)
+    ):
+        raise PromotionRefusedError(
+            f"model not promoted ({summary['not_promoted_reason']}) and --require-promotion set"
+        )
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from breast_cancer_ml.adapters.model_store import rollback
+
+    target = rollback(args.models_dir, args.run_id)
+    print(f"{args.models_dir / 'latest'} -> {target}")
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from breast_cancer_ml.adapters.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    cmd = [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    print(" ".join(cmd), flush=True)
+    os.execv(exe, cmd)
+    return 0  # pragma: no cover - execv does not return
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from breast_cancer_ml.settings import TrainSettings
+
+    parser = argparse.ArgumentParser(
+        prog="bcml",
+        description="Breast cancer (WDBC) diagnosis: train, promote and serve a model.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train, evaluate, log to MLflow and promote if the gate passes",
+        description="Train on the bundled data (or --data), cross-validate, evaluate on the "
+        "held-out split, log to MLflow and promote the model if the gate passes.",
+    )
+    add_settings_arguments(train, TrainSettings, skip=("smoke_fraction", "smoke_k_folds"))
+    train.set_defaults(handler=_cmd_train)
+
+    rollback = sub.add_parser("rollback", help="point models/latest at an earlier promoted model")
+    rollback.add_argument("run_id", nargs="?", help="run id in models/history (default: previous)")
+    rollback.add_argument("--models-dir", type=Path, default=Path("models"))
+    rollback.set_defaults(handler=_cmd_rollback)
+
+    ui = sub.add_parser("ui", help="open the MLflow UI on the tracking store")
+    ui.add_argument("--tracking-uri", default=None)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(handler=_cmd_ui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; return the exit code."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BcmlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Orchestration of domain code and adapters: one module per job."""

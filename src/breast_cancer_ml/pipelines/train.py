@@ -1,0 +1,318 @@
+"""``bcml train``: validate, split, cross-validate, fit, evaluate, log, gate, promote.
+
+Each step is a small function; :func:`run_training` only orchestrates them. Validation happens
+before any MLflow run starts, so invalid data never produces a run or a promotion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from breast_cancer_ml import __version__
+from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
+from breast_cancer_ml.domain.metrics import classification_metrics, summarize_folds
+from breast_cancer_ml.domain.models import (
+    DEFAULT_THRESHOLD,
+    build_pipeline,
+    classify,
+    estimator_params,
+    get_candidate,
+)
+from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
+from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
+from breast_cancer_ml.domain.validation import check_class_counts
+from breast_cancer_ml.settings import TrainSettings
+
+
+@dataclass(frozen=True)
+class Split:
+    X_train: NDArray[np.float64]
+    X_test: NDArray[np.float64]
+    y_train: NDArray[np.int64]
+    y_test: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class CVResult:
+    """Per-fold metrics, their mean/std (ddof=1) and out-of-fold malignancy probabilities."""
+
+    folds: list[dict[str, float]]
+    summary: dict[str, float]
+    oof_proba: NDArray[np.float64]
+
+
+@dataclass
+class TrainingResult:
+    """What a training run produced; ``summary`` is the content of ``run_summary.json``."""
+
+    run_id: str
+    promoted: bool
+    gate: GateDecision
+    summary: dict[str, Any]
+    published_path: Path | None = None
+    artifacts: list[str] = field(default_factory=list)
+
+
+def smoke_sample(dataset: Dataset, fraction: float, seed: int) -> Dataset:
+    """A stratified ``fraction`` of the rows, for fast smoke runs."""
+    if fraction >= 1:
+        return dataset
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(dataset.n_rows)
+    keep, _ = train_test_split(idx, train_size=fraction, stratify=dataset.y, random_state=seed)
+    keep = np.sort(keep)
+    ids = dataset.ids[keep] if dataset.ids is not None else None
+    return Dataset(dataset.path, dataset.data_version, dataset.X[keep], dataset.y[keep], ids)
+
+
+def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:
+    """Stratified, seeded train/test split."""
+    from sklearn.model_selection import train_test_split
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        dataset.X, dataset.y, test_size=test_size, stratify=dataset.y, random_state=seed
+    )
+    return Split(X_train, X_test, y_train, y_test)
+
+
+def cross_validate(
+    model: str,
+    X: NDArray[np.float64],
+    y: NDArray[np.int64],
+    k_folds: int,
+    seed: int,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> CVResult:
+    """Stratified K-fold CV of a fresh pipeline per fold; metrics of the malignant class."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = []
+    oof = np.empty(len(y), dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=k_folds, shuffle=True, random_state=seed)
+    for train_idx, val_idx in splitter.split(X, y):
+        pipeline = build_pipeline(model, seed).fit(X[train_idx], y[train_idx])
+        proba = pipeline.predict_proba(X[val_idx])[:, 1]
+        oof[val_idx] = proba
+        folds.append(classification_metrics(y[val_idx], classify(proba, threshold)))
+    return CVResult(folds=folds, summary=summarize_folds(folds), oof_proba=oof)
+
+
+def environment_tags() -> dict[str, str]:
+    """Versions of what produced the model, and the git commit when run from a checkout."""
+    import importlib.metadata as md
+
+    tags = {"bcml.version": __version__, "python_version": platform.python_version()}
+    for dist in ("scikit-learn", "numpy", "pandas", "mlflow", "skops"):
+        try:
+            tags[f"{dist}_version"] = md.version(dist)
+        except md.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            continue
+    commit = _git("rev-parse", "HEAD")
+    if commit:
+        tags["git_commit"] = tags["mlflow.source.git.commit"] = commit
+        tags["git_dirty"] = str(bool(_git("status", "--porcelain", "--untracked-files=no")))
+    return tags
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
+
+
+def run_training(settings: TrainSettings) -> TrainingResult:
+    """The whole ``bcml train`` job."""
+    get_candidate(settings.model)  # fail fast on an unknown model name
+    k_folds = settings.k_folds
+    if settings.smoke and "k_folds" not in settings.model_fields_set:
+        k_folds = settings.smoke_k_folds
+
+    dataset = load_dataset(settings.data)
+    check_class_counts(dataset.y, k_folds, str(settings.data))
+    if settings.smoke:
+        dataset = smoke_sample(dataset, settings.smoke_fraction, settings.seed)
+    split = split_dataset(dataset, settings.test_size, settings.seed)
+    check_class_counts(split.y_train, k_folds, f"{settings.data} (training split)")
+
+    cv = cross_validate(settings.model, split.X_train, split.y_train, k_folds, settings.seed)
+    final = build_pipeline(settings.model, settings.seed).fit(split.X_train, split.y_train)
+    test_proba = final.predict_proba(split.X_test)[:, 1]
+    test_pred = classify(test_proba, DEFAULT_THRESHOLD)
+    test = classification_metrics(split.y_test, test_pred, test_proba)
+
+    thresholds = GateThresholds(settings.min_recall, settings.max_recall_std)
+    gate = evaluate_gate(cv.summary["recall_mean"], cv.summary["recall_std"], thresholds)
+
+    params: dict[str, Any] = {
+        "model_type": get_candidate(settings.model).model_type,
+        "k_folds": k_folds,
+        **estimator_params(final, settings.model),
+        "random_state": settings.seed,
+        "data_version": dataset.data_version,
+        "n_samples_train": len(split.y_train),
+        "n_samples_test": len(split.y_test),
+        "n_features": N_FEATURES,
+    }
+    metrics = {f"cv_{k}": v for k, v in cv.summary.items()}
+    metrics |= {f"test_{k}": v for k, v in test.items()}
+
+    if settings.smoke:
+        eligible, not_promoted_reason = False, "smoke run: never promoted"
+    elif not gate.passed:
+        eligible, not_promoted_reason = False, "gate failed"
+    else:
+        eligible, not_promoted_reason = True, None
+
+    return _track_and_promote(
+        settings,
+        dataset,
+        split,
+        final,
+        params,
+        metrics,
+        cv,
+        gate,
+        eligible,
+        not_promoted_reason,
+        test_pred,
+    )
+
+
+def _track_and_promote(
+    settings: TrainSettings,
+    dataset: Dataset,
+    split: Split,
+    final: Any,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    cv: CVResult,
+    gate: GateDecision,
+    eligible: bool,
+    not_promoted_reason: str | None,
+    test_pred: NDArray[np.int64],
+) -> TrainingResult:
+    import importlib.metadata as md
+
+    import pandas as pd
+
+    from breast_cancer_ml.adapters import model_store, reports
+    from breast_cancer_ml.adapters.tracking import Tracker
+
+    tracker = Tracker(settings.tracking_uri)
+    tags = {
+        **environment_tags(),
+        "bcml.smoke": str(settings.smoke).lower(),
+        "bcml.model": settings.model,
+        "data_path": str(settings.data),
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="bcml-train-") as tmp_name,
+        tracker.run(settings.experiment, tags) as run_id,
+    ):
+        tmp = Path(tmp_name)
+        tracker.log_params(params)
+        tracker.log_metrics(metrics)
+
+        cm_png = tmp / "confusion_matrix.png"
+        counts = reports.confusion_counts(split.y_test, test_pred)
+        reports.write_confusion_matrix_png(counts, cm_png, f"Test split, run {run_id[:8]}")
+        report_txt = tmp / "classification_report.txt"
+        report_txt.write_text(reports.classification_report_text(split.y_test, test_pred))
+
+        example = pd.DataFrame(split.X_train[:2], columns=list(FEATURES))
+        requirements = [f"{d}=={md.version(d)}" for d in ("scikit-learn", "skops", "numpy")]
+        logged = tracker.log_sklearn_model(final, example, requirements, tmp / "download")
+
+        summary: dict[str, Any] = {
+            "run_id": run_id,
+            "experiment": settings.experiment,
+            "tracking_uri": tracker.tracking_uri,
+            "artifact_uri": tracker.artifact_uri(),
+            "model_uri": logged.model_uri,
+            "model": settings.model,
+            "smoke": settings.smoke,
+            "data_path": str(settings.data),
+            "data_version": dataset.data_version,
+            "params": {k: _jsonable(v) for k, v in params.items()},
+            "metrics": metrics,
+            "cv_folds": cv.folds,
+            "threshold": DEFAULT_THRESHOLD,
+            "gate": {
+                "passed": gate.passed,
+                "reasons": list(gate.reasons),
+                "min_recall": settings.min_recall,
+                "max_recall_std": settings.max_recall_std,
+            },
+            "promoted": eligible,
+            "not_promoted_reason": not_promoted_reason,
+            "registered_model": None,
+            "published_path": None,
+        }
+        summary_json = tmp / "run_summary.json"
+        published: Path | None = None
+        if eligible:
+            version = tracker.register(logged.model_uri, settings.registered_model_name, run_id)
+            summary["registered_model"] = {
+                "name": settings.registered_model_name,
+                "version": version,
+                "alias": settings.champion_alias,
+            }
+            summary["published_path"] = str(settings.models_dir / model_store.LATEST)
+            summary_json.write_text(json.dumps(summary, indent=2))
+            metadata = {
+                "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "run_id": run_id,
+                "model_uri": logged.model_uri,
+                "registered_model": summary["registered_model"],
+                "model": settings.model,
+                "model_type": params["model_type"],
+                "data_version": dataset.data_version,
+                "metrics": metrics,
+                "gate": summary["gate"],
+                "threshold": DEFAULT_THRESHOLD,
+                "feature_names": list(FEATURES),
+                "bcml_version": __version__,
+            }
+            published = model_store.publish(
+                settings.models_dir,
+                run_id,
+                logged.local_dir,
+                [cm_png, report_txt, summary_json],
+                metadata,
+            )
+            tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
+        else:
+            summary_json.write_text(json.dumps(summary, indent=2))
+
+        tracker.log_metrics({"promoted": 1.0 if eligible else 0.0})
+        tracker.log_artifacts([cm_png, report_txt, summary_json])
+        if settings.summary_file is not None:
+            settings.summary_file.parent.mkdir(parents=True, exist_ok=True)
+            settings.summary_file.write_text(json.dumps(summary, indent=2))
+    return TrainingResult(
+        run_id=run_id,
+        promoted=eligible,
+        gate=gate,
+        summary=summary,
+        published_path=published,
+        artifacts=[p.name for p in (cm_png, report_txt, summary_json)],
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,109 @@
+"""Typed settings: the single source of truth for every default.
+
+Values come from, highest priority first: command-line flags, ``BCML_*`` environment variables,
+a TOML config file (``--config FILE``, flat keys named as the fields below), the defaults here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from breast_cancer_ml.errors import ConfigError
+
+BUNDLED_DATA = Path(__file__).parent / "data" / "wdbc.csv"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+class TrainSettings(BaseSettings):
+    """Settings of ``bcml train``: data, cross-validation, promotion gate, stores."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BCML_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    data: Path = Field(BUNDLED_DATA, description="CSV in the Kaggle WDBC layout.")
+    model: str = Field("logreg", description="Estimator name in the model registry.")
+    k_folds: int = Field(10, ge=2, le=50, description="Stratified CV folds on the training split.")
+    smoke: bool = Field(False, description="Fast run on a stratified 20% sample; never promotes.")
+    smoke_fraction: float = Field(0.2, gt=0, le=1, description="Share of rows a smoke run uses.")
+    smoke_k_folds: int = Field(3, ge=2, description="Folds of a smoke run unless k_folds is set.")
+    test_size: float = Field(0.2, gt=0, lt=1, description="Held-out test share (stratified).")
+    seed: int = Field(42, ge=0, description="Seed of every split and estimator.")
+    experiment: str = Field("breast-cancer-ml", min_length=1, description="MLflow experiment.")
+    min_recall: float = Field(0.95, ge=0, le=1, description="Gate: minimum CV malignant recall.")
+    max_recall_std: float = Field(0.05, ge=0, le=1, description="Gate: maximum CV recall std.")
+    models_dir: Path = Field(Path("models"), description="Where promoted models are published.")
+    registered_model_name: str = Field(
+        "breast-cancer-classifier", min_length=1, description="MLflow Model Registry name."
+    )
+    champion_alias: str = Field("champion", min_length=1, description="Registry alias to move.")
+    require_promotion: bool = Field(False, description="Exit 3 when the gate fails.")
+    tracking_uri: str | None = Field(
+        None,
+        description=f"MLflow tracking URI; else MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}.",
+    )
+    summary_file: Path | None = Field(None, description="Also write run_summary.json here.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
+    """Build settings ``cls`` from flags (``overrides``; ``None`` means "not given"), the
+    environment, and an optional TOML file. Invalid values raise :class:`ConfigError`."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    target: type[S] = cls
+    if config_file is not None:
+        _check_toml(config_file, cls)
+        config = {**cls.model_config, "toml_file": config_file}
+        target = type(cls.__name__, (cls,), {"model_config": config})
+    try:
+        return target(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_file)) from None
+
+
+def _check_toml(path: Path, cls: type[BaseSettings]) -> None:
+    try:
+        with path.open("rb") as fh:
+            values = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(values) - set(cls.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting(s) {unknown}. "
+            f"Known settings: {sorted(cls.model_fields)}."
+        )
+
+
+def _describe(exc: ValidationError, config_file: Path | None) -> str:
+    where = f" (flags, BCML_* environment or {config_file})" if config_file else ""
+    lines = [f"invalid settings{where}:"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        lines.append(f"  {field}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
