@@ -22,9 +22,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
 from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
 
 LATEST = "latest"
@@ -213,3 +217,74 @@ def verify(folder: Path) -> dict[str, Any]:
             f"modified {changed}. Refusing to use it; re-promote or roll back."
         )
     return metadata
+
+
+#: Types a published model may contain besides skops' defaults. Loading refuses anything else,
+#: so a tampered or foreign file cannot run code. Extend together with the estimator registry.
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.linear_model._logistic.LogisticRegression",
+    }
+)
+SKOPS_FILE = "model.skops"
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """A verified, loaded promoted model and what callers need to score with it."""
+
+    folder: Path
+    metadata: dict[str, Any]
+    pipeline: Any
+    proba: ProbaFn
+
+    @property
+    def run_id(self) -> str:
+        return str(self.metadata["run_id"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.metadata.get("feature_names", FEATURES))
+
+
+def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
+    """Load a skops file, refusing any type outside ``trusted`` (no pickle, no arbitrary code)."""
+    import skops.io as sio
+
+    try:
+        untrusted = set(sio.get_untrusted_types(file=path))
+        refused = sorted(untrusted - trusted)
+        if refused:
+            raise ModelIntegrityError(f"{path} contains types that are not trusted: {refused}")
+        return sio.load(path, trusted=sorted(untrusted))
+    except ModelIntegrityError:
+        raise
+    except Exception as exc:  # skops raises many kinds on a corrupt file
+        raise ModelIntegrityError(f"{path} cannot be loaded as a skops model: {exc}") from None
+
+
+def load_published(folder: Path) -> PublishedModel:
+    """Verify ``folder`` (a ``history/<run_id>`` or the resolved ``latest``) and load it."""
+    metadata = verify(folder)
+    names = metadata.get("feature_names")
+    if names is not None and list(names) != list(FEATURES):
+        raise ModelIntegrityError(
+            f"{folder}: model expects features {names}, not the WDBC order this version uses."
+        )
+    pipeline = load_skops(folder / MODEL_SUBDIR / SKOPS_FILE)
+    try:
+        proba = proba_function(pipeline)
+    except ValueError as exc:
+        raise ModelIntegrityError(f"{folder}: {exc}") from None
+    return PublishedModel(folder=folder, metadata=metadata, pipeline=pipeline, proba=proba)
+
+
+def load_latest(models_dir: Path) -> PublishedModel:
+    """Resolve ``models_dir/latest`` once and load the verified model behind it."""
+    return load_published(resolve_latest(models_dir))
