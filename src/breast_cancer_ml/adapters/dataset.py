@@ -127,7 +127,7 @@ def _validate(path: Path, data_version: str, frame: pd.DataFrame) -> Dataset:
         if dupes.any():
             first = int(np.flatnonzero(dupes)[0])
             raise DataValidationError(
-                f"{path}: column 'id', line {_line(first)}: id {ids[first]!r} appears more than "
-                f"once ({int(dupes.sum())} duplicate row(s)). Each case must appear once."
+                f"{path}: column 'id', line {_line(first)}: id {str(ids[first])!r} appears "
+                f"more than once ({int(dupes.sum())} duplicate row(s)). Each case must appear once."
             )
     return Dataset(path=path, data_version=data_version, X=X, y=y, ids=ids)

@@ -262,11 +262,30 @@ def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
         refused = sorted(untrusted - trusted)
         if refused:
             raise ModelIntegrityError(f"{path} contains types that are not trusted: {refused}")
-        return sio.load(path, trusted=sorted(untrusted))
+        model = sio.load(path, trusted=sorted(untrusted))
     except ModelIntegrityError:
         raise
     except Exception as exc:  # skops raises many kinds on a corrupt file
         raise ModelIntegrityError(f"{path} cannot be loaded as a skops model: {exc}") from None
+    _check_structure(path, model, trusted)
+    return model
+
+
+def _qualname(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _check_structure(path: Path, model: Any, trusted: frozenset[str]) -> None:
+    """skops' own defaults trust every scikit-learn type and many numpy functions; a promoted
+    model must moreover be a Pipeline made only of the estimator types we build."""
+    steps = getattr(model, "steps", None)
+    if _qualname(model) != "sklearn.pipeline.Pipeline" or not isinstance(steps, list):
+        raise ModelIntegrityError(f"{path} holds a {_qualname(model)}, not a Pipeline we build.")
+    foreign = sorted({_qualname(step) for _, step in steps} - trusted)
+    if foreign:
+        raise ModelIntegrityError(
+            f"{path}: pipeline steps of types that are not trusted: {foreign}"
+        )
 
 
 def load_published(folder: Path) -> PublishedModel:

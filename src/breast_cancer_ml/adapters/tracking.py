@@ -49,6 +49,10 @@ class Tracker:
     @contextlib.contextmanager
     def run(self, experiment: str, tags: Mapping[str, str]) -> Iterator[str]:
         """Start a run in ``experiment`` and yield its id. An exception marks it FAILED."""
+        if self._mlflow.get_experiment_by_name(experiment) is None:
+            self._mlflow.create_experiment(
+                experiment, artifact_location=_artifact_location(self.tracking_uri, experiment)
+            )
         self._mlflow.set_experiment(experiment)
         with self._mlflow.start_run(tags=dict(tags)) as active:
             yield active.info.run_id
@@ -104,6 +108,15 @@ class Tracker:
 
     def artifact_uri(self) -> str:
         return str(self._mlflow.get_artifact_uri())
+
+
+def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite store go to ``mlruns/`` beside the database file (MLflow would
+    otherwise use ``./mlruns`` relative to wherever the command runs). Servers decide alone."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    return (db.parent / "mlruns" / experiment).as_uri()
 
 
 def _param_value(value: Any) -> str:

@@ -1,0 +1,309 @@
+"""`bcml train` end to end into a real SQLite MLflow store and a temporary models dir."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from breast_cancer_ml.adapters import model_store
+from breast_cancer_ml.cli import main
+from breast_cancer_ml.domain.schema import FEATURES
+
+pytestmark = pytest.mark.integration
+
+CV_METRICS = {
+    f"cv_{m}_{s}" for m in ("accuracy", "precision", "recall", "f1") for s in ("mean", "std")
+}
+TEST_METRICS = {f"test_{m}" for m in ("accuracy", "precision", "recall", "f1", "roc_auc")}
+EXPERIMENT = "it-train"
+
+
+@dataclass
+class Trained:
+    uri: str
+    models: Path
+    run: Run
+    client: MlflowClient
+    stdout: str
+
+
+def train(uri: str, models: Path, *extra: str) -> int:
+    return main(
+        [
+            "train",
+            "--tracking-uri",
+            uri,
+            "--models-dir",
+            str(models),
+            "--experiment",
+            EXPERIMENT,
+            *extra,
+        ]
+    )
+
+
+def runs(client: MlflowClient) -> list[Run]:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return []
+    return list(client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"]))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    root = tmp_path_factory.mktemp("train")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    models = root / "models"
+    capture = root / "stdout.txt"
+    import contextlib
+
+    with capture.open("w") as fh, contextlib.redirect_stdout(fh):
+        assert train(uri, models) == 0
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = runs(client)
+    return Trained(uri, models, run, client, capture.read_text())
+
+
+def artifact_names(t: Trained, path: str = "") -> set[str]:
+    return {Path(a.path).name for a in t.client.list_artifacts(t.run.info.run_id, path)}
+
+
+def test_params_have_exactly_the_documented_names(trained: Trained) -> None:
+    params = trained.run.data.params
+    lr = {k for k in params if k.startswith("lr_")}
+    assert {"lr_C", "lr_max_iter", "lr_solver", "lr_tol", "lr_random_state"} <= lr
+    assert set(params) - lr == {
+        "model_type",
+        "k_folds",
+        "random_state",
+        "data_version",
+        "n_samples_train",
+        "n_samples_test",
+        "n_features",
+    }
+    assert params["model_type"] == "LogisticRegression"
+    assert params["k_folds"] == "10"
+    assert params["random_state"] == "42"
+    assert (params["n_samples_train"], params["n_samples_test"], params["n_features"]) == (
+        "455",
+        "114",
+        "30",
+    )
+    assert len(params["data_version"]) == 64
+
+
+def test_metrics_and_promotion_flag(trained: Trained) -> None:
+    metrics = trained.run.data.metrics
+    assert set(metrics) == CV_METRICS | TEST_METRICS | {"promoted"}
+    assert metrics["promoted"] == 1.0
+    assert metrics["cv_recall_mean"] >= 0.95
+    assert metrics["test_roc_auc"] > 0.98
+    assert trained.run.info.status == "FINISHED"
+    assert trained.run.data.tags["bcml.smoke"] == "false"
+    assert trained.run.data.tags["scikit-learn_version"]
+
+
+def test_artifacts_and_skops_model(trained: Trained, tmp_path: Path) -> None:
+    assert {"confusion_matrix.png", "classification_report.txt", "run_summary.json"} <= (
+        artifact_names(trained)
+    )
+    png = Path(
+        trained.client.download_artifacts(
+            trained.run.info.run_id, "confusion_matrix.png", str(tmp_path)
+        )
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = Path(
+        trained.client.download_artifacts(
+            trained.run.info.run_id, "classification_report.txt", str(tmp_path)
+        )
+    ).read_text()
+    assert "Malignant" in report and "Benign" in report
+
+    import mlflow
+
+    summary = json.loads((trained.models / "latest" / "run_summary.json").read_text())
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(
+            summary["model_uri"], dst_path=str(tmp_path / "m"), tracking_uri=trained.uri
+        )
+    )
+    assert (model_dir / "model.skops").is_file()
+    assert not list(model_dir.glob("*.pkl"))
+    mlmodel = (model_dir / "MLmodel").read_text()
+    assert "serialization_format: skops" in mlmodel
+    info = mlflow.models.get_model_info(str(model_dir))
+    assert info.signature.inputs.input_names() == list(FEATURES)
+    assert (model_dir / "input_example.json").is_file()
+
+
+def test_run_summary_has_what_ci_needs(trained: Trained, tmp_path: Path) -> None:
+    path = Path(
+        trained.client.download_artifacts(
+            trained.run.info.run_id, "run_summary.json", str(tmp_path)
+        )
+    )
+    s = json.loads(path.read_text())
+    assert s["run_id"] == trained.run.info.run_id
+    assert s["promoted"] is True and s["gate"]["passed"] is True
+    assert len(s["gate"]["reasons"]) == 2
+    assert s["metrics"]["cv_recall_mean"] == trained.run.data.metrics["cv_recall_mean"]
+    assert s["params"]["k_folds"] == 10
+    assert s["data_version"] == trained.run.data.params["data_version"]
+    assert s["model_uri"].startswith("models:/")
+    assert len(s["cv_folds"]) == 10
+
+
+def test_published_model_and_metadata(trained: Trained) -> None:
+    latest = trained.models / "latest"
+    assert latest.resolve() == (trained.models / "history" / trained.run.info.run_id).resolve()
+    assert {p.name for p in latest.iterdir()} == {
+        "model",
+        "confusion_matrix.png",
+        "classification_report.txt",
+        "run_summary.json",
+        "promotion_metadata.json",
+    }
+    meta = model_store.verify(latest)  # SHA256 of every model file matches
+    assert set(meta["model_sha256"]) >= {"MLmodel", "model.skops", "requirements.txt"}
+    assert meta["run_id"] == trained.run.info.run_id
+    assert meta["data_version"] == trained.run.data.params["data_version"]
+    assert meta["gate"]["min_recall"] == 0.95 and meta["gate"]["max_recall_std"] == 0.05
+    assert meta["metrics"]["test_recall"] == trained.run.data.metrics["test_recall"]
+    assert meta["promoted_at"].endswith("+00:00")
+    assert meta["feature_names"] == list(FEATURES)
+
+
+def test_registry_alias_points_at_the_promoted_run(trained: Trained) -> None:
+    mv = trained.client.get_model_version_by_alias("breast-cancer-classifier", "champion")
+    assert mv.run_id == trained.run.info.run_id
+
+
+def test_output_says_where_things_are(trained: Trained) -> None:
+    assert trained.run.info.run_id in trained.stdout
+    assert "PASSED" in trained.stdout
+    assert "mlflow ui --backend-store-uri sqlite:///" in trained.stdout
+
+
+def test_failing_gate_is_logged_but_changes_nothing(trained: Trained) -> None:
+    before = (trained.models / "latest").resolve()
+    assert train(trained.uri, trained.models, "--min-recall", "0.999") == 0
+    last = runs(trained.client)[-1]
+    assert last.data.metrics["promoted"] == 0.0
+    assert last.info.status == "FINISHED"
+    assert (trained.models / "latest").resolve() == before
+    mv = trained.client.get_model_version_by_alias("breast-cancer-classifier", "champion")
+    assert mv.run_id == trained.run.info.run_id
+    # Same data, seed and settings: identical metrics.
+    for name in CV_METRICS | TEST_METRICS:
+        assert last.data.metrics[name] == trained.run.data.metrics[name]
+
+
+def test_require_promotion_exits_3_when_the_gate_fails(
+    trained: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert train(trained.uri, trained.models, "--min-recall", "0.999", "--require-promotion") == 3
+    assert "not promoted (gate failed)" in capsys.readouterr().err
+
+
+def test_smoke_run_never_promotes(trained: Trained, tmp_path: Path) -> None:
+    before = (trained.models / "latest").resolve()
+    summary_file = tmp_path / "smoke.json"
+    rc = train(
+        trained.uri,
+        trained.models,
+        "--smoke",
+        "--min-recall",
+        "0",
+        "--max-recall-std",
+        "1",
+        "--summary-file",
+        str(summary_file),
+        "--require-promotion",
+    )
+    assert rc == 0  # gate passes; smoke reports it without promoting
+    last = runs(trained.client)[-1]
+    assert last.data.tags["bcml.smoke"] == "true"
+    assert last.data.params["k_folds"] == "3"
+    assert (
+        int(last.data.params["n_samples_train"]) + int(last.data.params["n_samples_test"]) == 113
+    )  # 20% of 569
+    assert last.data.metrics["promoted"] == 0.0
+    assert (trained.models / "latest").resolve() == before
+    s = json.loads(summary_file.read_text())
+    assert s["smoke"] is True and s["gate"]["passed"] is True and s["promoted"] is False
+    assert s["not_promoted_reason"] == "smoke run: never promoted"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,diagnosis\n1,M\n", "missing column"),
+        ("", "the file is empty"),
+    ],
+)
+def test_bad_csv_exits_2_and_logs_no_run(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    before = len(runs(trained.client))
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    assert train(trained.uri, trained.models, "--data", str(bad)) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(bad) in err
+    assert "Traceback" not in err
+    assert len(runs(trained.client)) == before
+
+
+def test_too_few_rows_per_class_for_the_folds(
+    trained: Trained, tmp_path: Path, bundled_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = pd.read_csv(bundled_csv)
+    small = pd.concat([df[df.diagnosis == "M"].head(6), df[df.diagnosis == "B"].head(30)])
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    assert train(trained.uri, trained.models, "--data", str(path)) == 2
+    assert "fewer than the 10 folds" in capsys.readouterr().err
+
+
+def test_invalid_flag_value_exits_2(trained: Trained, capsys: pytest.CaptureFixture[str]) -> None:
+    assert train(trained.uri, trained.models, "--k-folds", "1") == 2
+    assert "k_folds" in capsys.readouterr().err
+
+
+def test_console_script_defaults_to_sqlite_beside_the_cwd(tmp_path: Path) -> None:
+    """What `make run` does, in a fresh folder: mlflow.db and mlruns/ appear there."""
+    exe = Path(sys.executable).with_name("bcml")
+    proc = subprocess.run(
+        [str(exe), "train", "--smoke"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "mlflow.db").is_file()
+    assert list((tmp_path / "mlruns").rglob("run_summary.json"))
+    assert not (tmp_path / "models" / "latest").exists()  # smoke never promotes
+
+
+def test_cli_import_is_light() -> None:
+    """`bcml --help` must not pay for mlflow, scikit-learn or pandas."""
+    code = (
+        "import sys; from breast_cancer_ml.cli import build_parser; build_parser(); "
+        "heavy = [m for m in ('mlflow', 'sklearn', 'pandas', 'matplotlib') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    proc = subprocess.run(
+        [sys.executable, "-m", "breast_cancer_ml", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--k-folds" in proc.stdout and "BCML_K_FOLDS" in proc.stdout

@@ -1,0 +1,281 @@
+"""Publishing is atomic, locked, verifiable and reversible; loading trusts only known types."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from breast_cancer_ml.adapters import model_store
+from breast_cancer_ml.adapters.dataset import load_dataset
+from breast_cancer_ml.domain.models import build_pipeline
+from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
+
+
+@pytest.fixture(scope="module")
+def fitted(bundled_csv: Path) -> Any:
+    ds = load_dataset(bundled_csv)
+    return build_pipeline("logreg", 42).fit(ds.X, ds.y)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, fitted: Any) -> Path:
+    import skops.io as sio
+
+    d = tmp_path / "src-model"
+    d.mkdir()
+    sio.dump(fitted, d / "model.skops")
+    (d / "MLmodel").write_text("flavors: {}\n")
+    return d
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    p = tmp_path / "run_summary.json"
+    p.write_text('{"ok": true}')
+    return p
+
+
+def meta(run_id: str, when: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
+    return {"run_id": run_id, "promoted_at": when, "threshold": 0.5}
+
+
+def test_publish_creates_history_and_points_latest(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    final = model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+    assert final == models / "history" / "run1"
+    latest = models / "latest"
+    assert latest.is_symlink()
+    assert latest.resolve() == final.resolve()
+    assert (latest / "run_summary.json").read_text() == '{"ok": true}'
+    metadata = json.loads((latest / "promotion_metadata.json").read_text())
+    assert metadata["run_id"] == "run1"
+    assert set(metadata["model_sha256"]) == {"MLmodel", "model.skops"}
+    assert metadata["model_sha256"]["model.skops"] == model_store.sha256_file(
+        model_dir / "model.skops"
+    )
+    assert not list((models / "history").glob(".staging-*"))
+
+
+def test_second_publish_keeps_the_first_for_rollback(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [artifact], meta("run1", "2026-01-01"))
+    model_store.publish(models, "run2", model_dir, [artifact], meta("run2", "2026-01-02"))
+    assert model_store.resolve_latest(models).name == "run2"
+    assert (models / "history" / "run1" / "promotion_metadata.json").is_file()
+    assert model_store.rollback(models).name == "run1"
+    assert model_store.resolve_latest(models).name == "run1"
+    assert model_store.rollback(models, "run2").name == "run2"
+    with pytest.raises(ModelStoreError, match="no promoted model with run id nope"):
+        model_store.rollback(models, "nope")
+
+
+def test_rollback_without_history_is_a_clear_error(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+    with pytest.raises(ModelStoreError, match="no earlier promoted model"):
+        model_store.rollback(models)
+
+
+def test_same_run_cannot_be_published_twice(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+    with pytest.raises(ModelStoreError, match="published before"):
+        model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+
+
+def test_crash_before_the_swap_leaves_latest_on_the_old_model(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "old", model_dir, [artifact], meta("old"))
+
+    def crash(_: Path) -> None:
+        raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        model_store.publish(models, "new", model_dir, [artifact], meta("new"), before_swap=crash)
+    assert model_store.resolve_latest(models).name == "old"
+    model_store.verify(model_store.resolve_latest(models))  # whole and unchanged
+
+
+def test_failure_while_copying_leaves_no_staging_and_latest_untouched(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "old", model_dir, [artifact], meta("old"))
+    with pytest.raises(FileNotFoundError):
+        model_store.publish(models, "new", model_dir, [tmp_path / "missing.png"], meta("new"))
+    assert model_store.resolve_latest(models).name == "old"
+    assert not list((models / "history").glob(".staging-*"))
+    assert not (models / "history" / "new").exists()
+
+
+def test_killed_publisher_never_leaves_a_half_written_latest(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    """A real process is SIGKILLed in the middle of a publish (after the copy, before the swap)."""
+    models = tmp_path / "models"
+    model_store.publish(models, "old", model_dir, [artifact], meta("old"))
+    marker = tmp_path / "in-publish"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from breast_cancer_ml.adapters import model_store
+        def stall(_):
+            Path({str(marker)!r}).write_text("x")
+            time.sleep(60)
+        model_store.publish(Path({str(models)!r}), "new", Path({str(model_dir)!r}),
+                            [Path({str(artifact)!r})], {{"run_id": "new"}}, before_swap=stall)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert proc.poll() is None, "publisher exited early"
+            assert time.monotonic() < deadline, "publisher never reached the swap"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert model_store.resolve_latest(models).name == "old"
+    model_store.verify(models / "latest")
+    # The next publisher is not blocked by the dead one's lock and completes.
+    model_store.publish(models, "newer", model_dir, [artifact], meta("newer"))
+    assert model_store.resolve_latest(models).name == "newer"
+
+
+def test_concurrent_publishers_are_serialised(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            model_store.publish(models, f"run{i}", model_dir, [artifact], meta(f"run{i}"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i in range(6):
+        model_store.verify(models / "history" / f"run{i}")
+    assert model_store.resolve_latest(models).name.startswith("run")
+
+
+def test_readers_see_a_whole_model_during_repeated_swaps(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run0", model_dir, [artifact], meta("run0"))
+    stop = threading.Event()
+    seen: set[str] = set()
+    failures: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                folder = model_store.resolve_latest(models)
+                seen.add(model_store.verify(folder)["run_id"])
+            except Exception as exc:  # pragma: no cover - the assertion reports it
+                failures.append(repr(exc))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for i in range(1, 15):
+        model_store.publish(models, f"run{i}", model_dir, [artifact], meta(f"run{i}"))
+    stop.set()
+    t.join()
+    assert failures == []
+    assert len(seen) > 1
+
+
+def test_verify_detects_tampering_missing_and_extra_files(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    final = model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+    skops_file = final / "model" / "model.skops"
+    data = bytearray(skops_file.read_bytes())
+    data[100] ^= 0xFF
+    skops_file.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match=r"modified \['model.skops'\]"):
+        model_store.verify(final)
+    skops_file.unlink()
+    with pytest.raises(ModelIntegrityError, match=r"missing \['model.skops'\]"):
+        model_store.verify(final)
+    (final / "model" / "evil.pkl").write_bytes(b"x")
+    with pytest.raises(ModelIntegrityError, match=r"unexpected \['evil.pkl'\]"):
+        model_store.verify(final)
+
+
+def test_no_model_yet_and_non_symlink_latest(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    models = tmp_path / "models"
+    with pytest.raises(ModelStoreError, match="no model has been promoted yet"):
+        model_store.resolve_latest(models)
+    (models / "latest").mkdir(parents=True)
+    with pytest.raises(ModelStoreError, match="is a real folder"):
+        model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+
+
+def test_load_published_scores_like_the_pipeline(
+    tmp_path: Path, model_dir: Path, artifact: Path, fitted: Any, bundled_csv: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
+    loaded = model_store.load_latest(models)
+    X = load_dataset(bundled_csv).X
+    np.testing.assert_allclose(loaded.proba(X), fitted.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+    assert loaded.run_id == "run1"
+    assert loaded.threshold == 0.5
+
+
+def test_load_refuses_types_outside_the_allowlist(tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "model.skops"
+    # skops itself trusts FunctionTransformer and numpy ufuncs; we do not.
+    sio.dump(make_pipeline(FunctionTransformer(func=np.log1p)), path)
+    with pytest.raises(ModelIntegrityError, match=r"not trusted.*FunctionTransformer"):
+        model_store.load_skops(path)
+    sio.dump(FunctionTransformer(func=print), path)
+    with pytest.raises(ModelIntegrityError, match=r"not trusted: \['builtins.print'\]"):
+        model_store.load_skops(path)
+
+
+def test_load_refuses_a_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(ModelIntegrityError, match="cannot be loaded as a skops model"):
+        model_store.load_skops(path)
