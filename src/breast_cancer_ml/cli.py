@@ -10,6 +10,8 @@ with ``--require-promotion``, 4 model store problem.
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import sys
 import types
 import typing
@@ -123,7 +125,6 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import os
     import shutil
 
     from breast_cancer_ml.adapters.tracking import resolve_tracking_uri
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return the exit code."""
+    # Usage telemetry off unless the user opts in: a clinical tool does not phone home.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
@@ -181,4 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    # Everything is written and closed by now. Freezing the heap spares the interpreter's
+    # final garbage collections over ~400k objects from mlflow/sklearn (~1.5 s at exit).
+    gc.freeze()
+    sys.exit(code)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,34 @@ def write_confusion_matrix_png(counts: NDArray[np.int64], path: Path, title: str
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def start_confusion_matrix_png(
+    counts: NDArray[np.int64], path: Path, title: str
+) -> Callable[[], None]:
+    """Render the PNG in a forked process (matplotlib's import and drawing take ~0.5 s, which
+    then overlap with MLflow's start-up on the other core); return a function that waits for it.
+
+    Where fork is unavailable, or the child fails, the picture is drawn in this process.
+    """
+    if not hasattr(os, "fork") or "matplotlib" in sys.modules:
+        write_confusion_matrix_png(counts, path, title)
+        return lambda: None
+    pid = os.fork()
+    if pid == 0:  # child: draw, then leave without running the parent's exit handlers
+        code = 1
+        try:
+            write_confusion_matrix_png(counts, path, title)
+            code = 0
+        finally:
+            os._exit(code)
+
+    def wait() -> None:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or not path.is_file():
+            write_confusion_matrix_png(counts, path, title)
+
+    return wait
 
 
 def classification_report_text(y_true: NDArray[np.int64], y_pred: NDArray[np.int64]) -> str:

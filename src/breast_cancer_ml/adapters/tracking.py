@@ -80,7 +80,7 @@ class Tracker:
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, model.predict(input_example.to_numpy()))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _skip_requirement_mismatch_check():
             # MLflow checks the input example by predicting on the named DataFrame; the
             # pipeline was fitted on arrays in FEATURES order, which is what it is given.
             warnings.filterwarnings("ignore", message="X has feature names")
@@ -108,6 +108,26 @@ class Tracker:
 
     def artifact_uri(self) -> str:
         return str(self._mlflow.get_artifact_uri())
+
+
+@contextlib.contextmanager
+def _skip_requirement_mismatch_check() -> Iterator[None]:
+    """MLflow checks the requirements we pass against the installed packages by mapping every
+    installed module to its distribution (~0.4 s). Ours are read from this very environment
+    (``importlib.metadata.version``), so the check cannot fail; skip it while logging. If a
+    future MLflow moves the function, nothing is patched and logging just takes longer."""
+    import mlflow.utils.environment as env
+
+    original = getattr(env, "warn_dependency_requirement_mismatches", None)  # noqa: B009
+    if original is None:
+        yield
+        return
+    name = "warn_dependency_requirement_mismatches"
+    setattr(env, name, lambda *_args, **_kw: None)
+    try:
+        yield
+    finally:
+        setattr(env, name, original)
 
 
 def _artifact_location(tracking_uri: str, experiment: str) -> str | None:

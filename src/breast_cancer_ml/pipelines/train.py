@@ -11,9 +11,10 @@ import json
 import platform
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +33,9 @@ from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, eval
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 from breast_cancer_ml.domain.validation import check_class_counts
 from breast_cancer_ml.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from breast_cancer_ml.adapters.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -204,104 +208,143 @@ def _track_and_promote(
     not_promoted_reason: str | None,
     test_pred: NDArray[np.int64],
 ) -> TrainingResult:
+    from breast_cancer_ml.adapters import reports
+    from breast_cancer_ml.adapters.tracking import Tracker
+
+    with tempfile.TemporaryDirectory(prefix="bcml-train-") as tmp_name:
+        tmp = Path(tmp_name)
+        cm_png = tmp / "confusion_matrix.png"
+        counts = reports.confusion_counts(split.y_test, test_pred)
+        title = f"Test split (n={len(split.y_test)}), {settings.model}"
+        png_done = reports.start_confusion_matrix_png(counts, cm_png, title)
+        report_txt = tmp / "classification_report.txt"
+        report_txt.write_text(reports.classification_report_text(split.y_test, test_pred))
+        tracker = Tracker(settings.tracking_uri)
+        tags = {
+            **environment_tags(),
+            "bcml.smoke": str(settings.smoke).lower(),
+            "bcml.model": settings.model,
+            "data_path": str(settings.data),
+        }
+        with tracker.run(settings.experiment, tags) as run_id:
+            return _log_and_promote(
+                settings,
+                tracker,
+                run_id,
+                tmp,
+                dataset,
+                split,
+                final,
+                params,
+                metrics,
+                cv,
+                gate,
+                eligible,
+                not_promoted_reason,
+                cm_png,
+                report_txt,
+                png_done,
+            )
+
+
+def _log_and_promote(
+    settings: TrainSettings,
+    tracker: Tracker,
+    run_id: str,
+    tmp: Path,
+    dataset: Dataset,
+    split: Split,
+    final: Any,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    cv: CVResult,
+    gate: GateDecision,
+    eligible: bool,
+    not_promoted_reason: str | None,
+    cm_png: Path,
+    report_txt: Path,
+    png_done: Callable[[], None],
+) -> TrainingResult:
     import importlib.metadata as md
 
     import pandas as pd
 
-    from breast_cancer_ml.adapters import model_store, reports
-    from breast_cancer_ml.adapters.tracking import Tracker
+    from breast_cancer_ml.adapters import model_store
 
-    tracker = Tracker(settings.tracking_uri)
-    tags = {
-        **environment_tags(),
-        "bcml.smoke": str(settings.smoke).lower(),
-        "bcml.model": settings.model,
+    tracker.log_params(params)
+    tracker.log_metrics(metrics)
+
+    example = pd.DataFrame(split.X_train[:2], columns=list(FEATURES))
+    requirements = [f"{d}=={md.version(d)}" for d in ("scikit-learn", "skops", "numpy")]
+    logged = tracker.log_sklearn_model(final, example, requirements, tmp / "download")
+
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "experiment": settings.experiment,
+        "tracking_uri": tracker.tracking_uri,
+        "artifact_uri": tracker.artifact_uri(),
+        "model_uri": logged.model_uri,
+        "model": settings.model,
+        "smoke": settings.smoke,
         "data_path": str(settings.data),
+        "data_version": dataset.data_version,
+        "params": {k: _jsonable(v) for k, v in params.items()},
+        "metrics": metrics,
+        "cv_folds": cv.folds,
+        "threshold": DEFAULT_THRESHOLD,
+        "gate": {
+            "passed": gate.passed,
+            "reasons": list(gate.reasons),
+            "min_recall": settings.min_recall,
+            "max_recall_std": settings.max_recall_std,
+        },
+        "promoted": eligible,
+        "not_promoted_reason": not_promoted_reason,
+        "registered_model": None,
+        "published_path": None,
     }
-    with (
-        tempfile.TemporaryDirectory(prefix="bcml-train-") as tmp_name,
-        tracker.run(settings.experiment, tags) as run_id,
-    ):
-        tmp = Path(tmp_name)
-        tracker.log_params(params)
-        tracker.log_metrics(metrics)
-
-        cm_png = tmp / "confusion_matrix.png"
-        counts = reports.confusion_counts(split.y_test, test_pred)
-        reports.write_confusion_matrix_png(counts, cm_png, f"Test split, run {run_id[:8]}")
-        report_txt = tmp / "classification_report.txt"
-        report_txt.write_text(reports.classification_report_text(split.y_test, test_pred))
-
-        example = pd.DataFrame(split.X_train[:2], columns=list(FEATURES))
-        requirements = [f"{d}=={md.version(d)}" for d in ("scikit-learn", "skops", "numpy")]
-        logged = tracker.log_sklearn_model(final, example, requirements, tmp / "download")
-
-        summary: dict[str, Any] = {
-            "run_id": run_id,
-            "experiment": settings.experiment,
-            "tracking_uri": tracker.tracking_uri,
-            "artifact_uri": tracker.artifact_uri(),
-            "model_uri": logged.model_uri,
-            "model": settings.model,
-            "smoke": settings.smoke,
-            "data_path": str(settings.data),
-            "data_version": dataset.data_version,
-            "params": {k: _jsonable(v) for k, v in params.items()},
-            "metrics": metrics,
-            "cv_folds": cv.folds,
-            "threshold": DEFAULT_THRESHOLD,
-            "gate": {
-                "passed": gate.passed,
-                "reasons": list(gate.reasons),
-                "min_recall": settings.min_recall,
-                "max_recall_std": settings.max_recall_std,
-            },
-            "promoted": eligible,
-            "not_promoted_reason": not_promoted_reason,
-            "registered_model": None,
-            "published_path": None,
+    png_done()  # the picture is published and logged below
+    summary_json = tmp / "run_summary.json"
+    published: Path | None = None
+    if eligible:
+        version = tracker.register(logged.model_uri, settings.registered_model_name, run_id)
+        summary["registered_model"] = {
+            "name": settings.registered_model_name,
+            "version": version,
+            "alias": settings.champion_alias,
         }
-        summary_json = tmp / "run_summary.json"
-        published: Path | None = None
-        if eligible:
-            version = tracker.register(logged.model_uri, settings.registered_model_name, run_id)
-            summary["registered_model"] = {
-                "name": settings.registered_model_name,
-                "version": version,
-                "alias": settings.champion_alias,
-            }
-            summary["published_path"] = str(settings.models_dir / model_store.LATEST)
-            summary_json.write_text(json.dumps(summary, indent=2))
-            metadata = {
-                "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "run_id": run_id,
-                "model_uri": logged.model_uri,
-                "registered_model": summary["registered_model"],
-                "model": settings.model,
-                "model_type": params["model_type"],
-                "data_version": dataset.data_version,
-                "metrics": metrics,
-                "gate": summary["gate"],
-                "threshold": DEFAULT_THRESHOLD,
-                "feature_names": list(FEATURES),
-                "bcml_version": __version__,
-            }
-            published = model_store.publish(
-                settings.models_dir,
-                run_id,
-                logged.local_dir,
-                [cm_png, report_txt, summary_json],
-                metadata,
-            )
-            tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
-        else:
-            summary_json.write_text(json.dumps(summary, indent=2))
+        summary["published_path"] = str(settings.models_dir / model_store.LATEST)
+        summary_json.write_text(json.dumps(summary, indent=2))
+        metadata = {
+            "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "run_id": run_id,
+            "model_uri": logged.model_uri,
+            "registered_model": summary["registered_model"],
+            "model": settings.model,
+            "model_type": params["model_type"],
+            "data_version": dataset.data_version,
+            "metrics": metrics,
+            "gate": summary["gate"],
+            "threshold": DEFAULT_THRESHOLD,
+            "feature_names": list(FEATURES),
+            "bcml_version": __version__,
+        }
+        published = model_store.publish(
+            settings.models_dir,
+            run_id,
+            logged.local_dir,
+            [cm_png, report_txt, summary_json],
+            metadata,
+        )
+        tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
+    else:
+        summary_json.write_text(json.dumps(summary, indent=2))
 
-        tracker.log_metrics({"promoted": 1.0 if eligible else 0.0})
-        tracker.log_artifacts([cm_png, report_txt, summary_json])
-        if settings.summary_file is not None:
-            settings.summary_file.parent.mkdir(parents=True, exist_ok=True)
-            settings.summary_file.write_text(json.dumps(summary, indent=2))
+    tracker.log_metrics({"promoted": 1.0 if eligible else 0.0})
+    tracker.log_artifacts([cm_png, report_txt, summary_json])
+    if settings.summary_file is not None:
+        settings.summary_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.summary_file.write_text(json.dumps(summary, indent=2))
     return TrainingResult(
         run_id=run_id,
         promoted=eligible,
