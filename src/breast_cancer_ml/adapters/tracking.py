@@ -118,7 +118,7 @@ def _skip_requirement_mismatch_check() -> Iterator[None]:
     future MLflow moves the function, nothing is patched and logging just takes longer."""
     import mlflow.utils.environment as env
 
-    original = getattr(env, "warn_dependency_requirement_mismatches", None)  # noqa: B009
+    original = getattr(env, "warn_dependency_requirement_mismatches", None)
     if original is None:
         yield
         return
