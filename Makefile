@@ -55,3 +55,23 @@ lock: ## re-resolve requirements/constraints.txt from pyproject.toml
 
 clean: ## remove generated state (.venv, mlflow.db, mlruns/, models/)
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts models .pytest_cache .mypy_cache .ruff_cache
+
+# ---- container image (deployment/) ------------------------------------------------------
+# `docker` when a Docker engine answers, else the podman next to the repo (no engine here).
+CONTAINER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo ../shared/tools/podman)
+IMAGE ?= breast-cancer-ml:local
+IMAGE_MODEL := build/image-model
+# podman: host network for pip inside the build; docker image format keeps the HEALTHCHECK.
+BUILD_FLAGS ?= --network=host $(if $(findstring podman,$(CONTAINER)),--format docker,)
+.PHONY: image image-test
+
+image: ## build the serving image with models/latest baked in (none there: mount one at run time)
+	rm -rf $(IMAGE_MODEL) && mkdir -p $(IMAGE_MODEL)
+	@if [ -e models/latest ]; then cp -RL models/latest $(IMAGE_MODEL)/latest; \
+	  echo "baking in models/latest -> $$(readlink models/latest)"; \
+	  else echo "no models/latest: image without a model (mount one at /app/models)"; fi
+	$(CONTAINER) build $(BUILD_FLAGS) -f deployment/Dockerfile \
+	  --build-arg MODEL_DIR=$(IMAGE_MODEL) -t $(IMAGE) .
+
+image-test: image ## build, run on 127.0.0.1, wait for /ready, predict, check non-root and size
+	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" bash deployment/image_test.sh
