@@ -59,6 +59,23 @@ def add_parser(sub: Any) -> None:
     bundle.add_argument("--image", required=True)
     bundle.add_argument("--dockerrun", type=Path, default=Path("deployment/Dockerrun.aws.json"))
     bundle.add_argument("--out", type=Path, required=True)
+
+    check = targets.add_parser("check-run", help="validate a run_summary.json (CI and CD)")
+    check.add_argument("summary", type=Path)
+    kind = check.add_mutually_exclusive_group()
+    kind.add_argument("--smoke", action="store_true", help="it must be a smoke run")
+    kind.add_argument(
+        "--promoted", action="store_true", help="it must be promoted (exit 3 otherwise)"
+    )
+    check.add_argument(
+        "--artifacts", action="store_true", help="its MLflow artifacts must exist locally"
+    )
+
+    release = targets.add_parser(
+        "release-files", help="run_summary.json, metrics.json, MODEL_CARD.md for a release"
+    )
+    release.add_argument("--model-dir", type=Path, default=Path("models/latest"))
+    release.add_argument("--out", type=Path, default=Path("build/release"))
     deploy.set_defaults(handler=run)
 
 
@@ -74,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from breast_cancer_ml.deploy import aws
 
     result: Any
+    if args.target in ("check-run", "release-files"):
+        return _release(args)
     if args.target == "bundle":
         out = aws.build_beanstalk_bundle(args.dockerrun, args.image, args.out)
         print(json.dumps({"bundle": str(out), "image": args.image}))
@@ -113,4 +132,25 @@ def run(args: argparse.Namespace) -> int:
     if args.check_url and not args.no_wait:
         aws.wait_http_ready(args.check_url, timeout=args.timeout, delay=min(args.poll, 5))
     print(json.dumps({"target": args.target, **asdict(result)}))
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from breast_cancer_ml.deploy import release
+
+    if args.target == "check-run":
+        summary = release.check_run_summary(
+            args.summary,
+            expect_smoke=True if args.smoke else None,
+            require_promoted=args.promoted,
+            check_artifacts=args.artifacts,
+        )
+        print(
+            f"{args.summary}: valid; run {summary['run_id']}, smoke={summary['smoke']}, "
+            f"promoted={summary['promoted']}, cv_recall_mean="
+            f"{summary['metrics']['cv_recall_mean']:.4f}"
+        )
+        return 0
+    for path in release.write_release_files(args.model_dir, args.out):
+        print(path)
     return 0
