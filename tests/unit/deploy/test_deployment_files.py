@@ -140,3 +140,14 @@ def test_dockerfile_follows_the_rules() -> None:
     assert user.split()[1].split(":")[0] not in ("0", "root")
     assert re.search(r"HEALTHCHECK .*\n?.*/health", text)
     assert lines[-1] == 'CMD ["bcml", "serve", "--host", "0.0.0.0"]'
+
+
+def test_lambda_image_adds_only_the_runtime_client_to_the_serving_image() -> None:
+    text = (DEPLOYMENT / "Dockerfile.lambda").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert not any("<<" in ln for ln in lines)
+    assert [ln for ln in lines if ln.startswith("FROM")][-1] == "FROM ${SERVING_IMAGE}"
+    assert lines[-2] == 'ENTRYPOINT ["python", "-m", "awslambdaric"]'
+    assert lines[-1] == 'CMD ["breast_cancer_ml.service.lambda_handler.handler"]'
+    pins = (REPO / "requirements" / "lambda.txt").read_text().split()
+    assert {p.split("==")[0] for p in pins if "==" in p} >= {"awslambdaric", "mangum"}
