@@ -186,7 +186,13 @@ def beanstalk_stand_in(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Adds CreateApplicationVersion, DescribeApplicationVersions and UpdateEnvironment to
     moto's Beanstalk responder. An update shows `Updating` once, then `Ready` on the new
     version with ``state["health"]`` (or, with ``state["roll_back"]``, on the old one)."""
-    state: dict[str, Any] = {"versions": {}, "pending": {}, "health": "Green", "roll_back": False}
+    state: dict[str, Any] = {
+        "versions": {},
+        "pending": {},
+        "polls": 0,
+        "health": "Green",
+        "roll_back": False,
+    }
     cls = eb_responses.EBResponse
     original_describe = cls.describe_environments
 
@@ -222,13 +228,14 @@ def beanstalk_stand_in(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         )
         env.status = "Updating"
         state["pending"][name] = self._get_param("VersionLabel")
+        state["polls"] = 0
         return eb_responses.ActionResult(env)
 
     def describe_environments(self: Any) -> Any:
         answer = original_describe(self)
         for env in self.elasticbeanstalk_backend.describe_environments():
             label = state["pending"].get(env.environment_name)
-            if label is not None and state.setdefault("polls", 0) >= 1:
+            if label is not None and state["polls"] >= 1:
                 env.status = "Ready"
                 env.health = state["health"]
                 if not state["roll_back"]:
