@@ -345,3 +345,13 @@ def test_beanstalk_cli_in_a_real_process(
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["bundle"] == "s3://bcml-bundles/bcml/v0.3.0.zip"
     assert summary["health"] == "Green"
+
+
+def test_wait_http_ready_is_bounded_and_checks_the_url() -> None:
+    with pytest.raises(aws.DeployError, match="not an http"):
+        aws.wait_http_ready("/ready")
+    # nothing listens on port 9 of 127.0.0.1 (discard): refused at once, until the timeout
+    started = time.monotonic()
+    with pytest.raises(aws.DeployError, match="did not answer 200 within 1s"):
+        aws.wait_http_ready("http://127.0.0.1:9/ready", timeout=1, delay=0.2)
+    assert time.monotonic() - started < 10

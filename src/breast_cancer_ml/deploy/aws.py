@@ -360,6 +360,8 @@ def wait_http_ready(
     clock: Clock = time.monotonic,
 ) -> None:
     """GET ``url`` until it answers 200, at most ``timeout`` seconds."""
+    if not url.startswith(("http://", "https://")):
+        raise DeployError(f"--check-url {url!r} is not an http(s) URL (is SERVICE_URL set?)")
     deadline = clock() + timeout
     last = "no answer"
     while True:
