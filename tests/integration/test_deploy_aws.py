@@ -355,3 +355,26 @@ def test_wait_http_ready_is_bounded_and_checks_the_url() -> None:
     with pytest.raises(aws.DeployError, match="did not answer 200 within 1s"):
         aws.wait_http_ready("http://127.0.0.1:9/ready", timeout=1, delay=0.2)
     assert time.monotonic() - started < 10
+
+
+def test_wait_http_ready_waits_through_503() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = iter([503, 503, 200])
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(next(answers, 200))
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        aws.wait_http_ready(f"http://127.0.0.1:{server.server_port}/ready", timeout=10, delay=0.1)
+        assert next(answers, "used up") == "used up"
+    finally:
+        server.shutdown()
