@@ -139,7 +139,7 @@ class ServeSettings(BaseSettings):
         None, description="If set, prediction routes require 'Authorization: Bearer <key>'."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated origins allowed by CORS (none: off)."
+        [], description="Comma-separated origins allowed by CORS (none: CORS off)."
     )
     reload_interval: float = Field(
         2.0, gt=0, le=3600, description="Seconds between checks of models_dir/latest."
