@@ -155,15 +155,21 @@ def single_features(doc: Any, max_value: float) -> NDArray[np.float64]:
 def batch_features(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
     """``{"instances": [row, ...]}``, each row a list of 30 numbers or an object by name."""
     if type(doc) is not dict:
-        raise InputError(f'body: expected a JSON object {{"instances": [...]}}, got {_describe(doc)}')
+        raise InputError(
+            f'body: expected a JSON object {{"instances": [...]}}, got {_describe(doc)}'
+        )
     if "instances" not in doc:
-        raise InputError('instances: field required ({"instances": [[30 numbers], ...]})', "instances")
+        raise InputError(
+            'instances: field required ({"instances": [[30 numbers], ...]})', "instances"
+        )
     if len(doc) != 1:
         extra = sorted(set(doc) - {"instances"})
         raise InputError(f"body: unknown field(s) {extra}; only 'instances' is accepted", "body")
     items = doc["instances"]
     if type(items) is not list:
-        raise InputError(f"instances: expected an array of rows, got {_describe(items)}", "instances")
+        raise InputError(
+            f"instances: expected an array of rows, got {_describe(items)}", "instances"
+        )
     _check_count(len(items), "instances", max_rows)
     return to_array([_row(item, f"instances[{i}]", max_value) for i, item in enumerate(items)])
 
@@ -300,7 +306,9 @@ def _columnar(columns: dict[str, Any], field: str, max_value: float, max_rows: i
     _check_count(n, field, max_rows)
     out = np.empty((n, N_FEATURES), dtype=np.float64)
     for j, (name, col) in enumerate(zip(FEATURES, values, strict=True)):
-        out[:, j] = [_mlflow_number(v, f"{field}.{name}[{i}]", max_value) for i, v in enumerate(col)]
+        out[:, j] = [
+            _mlflow_number(v, f"{field}.{name}[{i}]", max_value) for i, v in enumerate(col)
+        ]
     return out
 
 

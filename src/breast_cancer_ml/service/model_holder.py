@@ -16,12 +16,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the store pulls in scikit-learn; import it only when loading
     from breast_cancer_ml.adapters.model_store import PublishedModel
 
 log = logging.getLogger("breast_cancer_ml.service.model")
+
+ModelState = Literal["ready", "no_model", "refused"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ class ModelHolder:
         self._lock = asyncio.Lock()
 
     @property
-    def status(self) -> str:
-        """``ready``, ``no_model`` (nothing promoted yet) or ``refused`` (bad model, none loaded)."""
+    def status(self) -> ModelState:
+        """``ready``, ``no_model`` (nothing promoted yet) or ``refused`` (bad model, none)."""
         if self.current is not None:
             return "ready"
         return "refused" if self.refusal is not None else "no_model"
@@ -80,16 +82,17 @@ class ModelHolder:
         """
         target = self._target()
         current = self.current
-        if target is None:
-            if current is None and self.refusal is None:
-                pass  # nothing promoted yet: status no_model
+        if target is None:  # nothing promoted yet, or latest removed: keep what we have
             return False
         if current is not None and current.folder == target:
             return False
         refusal = self.refusal
-        if refusal is not None and refusal.target == target:
-            if refusal.fingerprint == _fingerprint(target):
-                return False  # refused before, unchanged since
+        if (
+            refusal is not None
+            and refusal.target == target
+            and refusal.fingerprint == _fingerprint(target)
+        ):
+            return False  # refused before, unchanged since
         from breast_cancer_ml.adapters.model_store import load_published
         from breast_cancer_ml.errors import BcmlError
 

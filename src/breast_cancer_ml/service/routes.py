@@ -49,11 +49,11 @@ _JSON: Final = b"application/json"
 _CSV: Final = b"text/csv"
 
 
-class BodyTooLarge(Exception):
+class BodyTooLargeError(Exception):
     pass
 
 
-class ClientGone(Exception):
+class ClientGoneError(Exception):
     pass
 
 
@@ -82,22 +82,22 @@ def iso(ts: float | None) -> str | None:
 async def read_body(receive: Receive, limit: int) -> bytes:
     message = await receive()
     if message["type"] == "http.disconnect":
-        raise ClientGone
+        raise ClientGoneError
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise BodyTooLarge
+            raise BodyTooLargeError
         return body
     chunks = [body]
     size = len(body)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientGone
+            raise ClientGoneError
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLargeError
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -117,15 +117,20 @@ Handler = Callable[[ServiceState, Any, bytes, bytes], tuple[bytes, int, int]]
 
 
 class PredictionEndpoint:
-    """A raw ASGI endpoint: auth, content type, body, model, handler, errors."""
+    """A raw ASGI endpoint: auth, content type, body, model, handler, errors.
+
+    Returns the response status (the app's fast dispatch records it in the metrics) and sets
+    the ``X-Request-ID`` header itself.
+    """
 
     def __init__(self, state: ServiceState, handler: Handler, mlflow_errors: bool) -> None:
         self.state = state
         self.handler = handler
         self.mlflow_errors = mlflow_errors
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
         state = self.state
+        rid = (b"x-request-id", scope[REQUEST_ID_KEY].encode())
         content_type = b""
         auth = None
         for key, value in scope["headers"]:
@@ -133,45 +138,52 @@ class PredictionEndpoint:
                 content_type = value
             elif key == b"authorization":
                 auth = value
+            elif key == b"content-length" and (
+                not value.isdigit() or int(value) > state.settings.max_body_bytes
+            ):
+                return await self.error(scope, send, too_large(state.settings.max_body_bytes))
         if state.auth is not None and (auth is None or not hmac.compare_digest(auth, state.auth)):
-            await self.error(
+            return await self.error(
                 scope,
                 send,
-                InputError("missing or wrong API key: send 'Authorization: Bearer <key>'", None, 401),
+                InputError(
+                    "missing or wrong API key: send 'Authorization: Bearer <key>'", None, 401
+                ),
                 extra=[(b"www-authenticate", b"Bearer")],
             )
-            return
         try:
             body = await read_body(receive, state.settings.max_body_bytes)
-        except BodyTooLarge:
-            await self.error(scope, send, too_large(state.settings.max_body_bytes))
-            return
-        except ClientGone:
-            return
+        except BodyTooLargeError:
+            return await self.error(scope, send, too_large(state.settings.max_body_bytes))
+        except ClientGoneError:
+            return 499  # the client closed the connection; nothing to answer
         model = state.holder.current  # read once: this request uses this model throughout
         if model is None:
-            await self.error(
+            return await self.error(
                 scope,
                 send,
-                InputError(f"no verified model is loaded ({state.holder.status}); see /ready", None, 503),
+                InputError(
+                    f"no verified model is loaded ({state.holder.status}); see /ready", None, 503
+                ),
             )
-            return
         try:
             answer, rows, malignant = self.handler(state, model, content_type, body)
         except InputError as exc:
-            await self.error(scope, send, exc)
-            return
+            return await self.error(scope, send, exc)
         state.metrics.count_predictions(malignant, rows)
-        await send_bytes(send, 200, answer)
+        await send_bytes(send, 200, answer, extra=(rid,))
+        return 200
 
-    async def error(self, scope: Scope, send: Send, exc: InputError, extra: Any = ()) -> None:
-        rid = scope.get(REQUEST_ID_KEY, "")
+    async def error(self, scope: Scope, send: Send, exc: InputError, extra: Any = ()) -> int:
+        rid = scope[REQUEST_ID_KEY]
         if self.mlflow_errors:
             code = "INVALID_PARAMETER_VALUE" if exc.field and exc.status == 400 else "BAD_REQUEST"
             doc: dict[str, Any] = {"error_code": code, "message": exc.message, "request_id": rid}
         else:
             doc = {"detail": exc.message, "field": exc.field, "request_id": rid}
-        await send_bytes(send, exc.status, orjson.dumps(doc), extra=extra)
+        headers = [*extra, (b"x-request-id", rid.encode())]
+        await send_bytes(send, exc.status, orjson.dumps(doc), extra=headers)
+        return exc.status
 
 
 def too_large(limit: int) -> InputError:
@@ -265,7 +277,7 @@ class RawRoute(APIRoute):
             raise NotImplementedError
 
         super().__init__(path, documented_only, methods=["POST"], **kwargs)
-        self.app = asgi
+        self.app = asgi  # type: ignore[assignment]
 
 
 def _json_body(schema_name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -289,7 +301,7 @@ def _errors(model: Any, *codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def prediction_routes(state: ServiceState) -> list[APIRoute]:
-    common = {"tags": ["predictions"]}
+    common: dict[str, Any] = {"tags": ["predictions"]}
     return [
         RawRoute(
             "/predict",
@@ -302,7 +314,7 @@ def prediction_routes(state: ServiceState) -> list[APIRoute]:
             response_model=schemas.PredictResponse,
             responses=_errors(schemas.ErrorResponse, 400, 401, 413, 415, 422, 503),
             openapi_extra=_json_body("PredictRequest"),
-            **common,  # type: ignore[arg-type]
+            **common,
         ),
         RawRoute(
             "/predict/batch",
@@ -312,7 +324,7 @@ def prediction_routes(state: ServiceState) -> list[APIRoute]:
             response_model=schemas.BatchResponse,
             responses=_errors(schemas.ErrorResponse, 400, 401, 413, 415, 422, 503),
             openapi_extra=_json_body("BatchRequest"),
-            **common,  # type: ignore[arg-type]
+            **common,
         ),
         RawRoute(
             "/invocations",
@@ -329,7 +341,7 @@ def prediction_routes(state: ServiceState) -> list[APIRoute]:
                 "InvocationsRequest",
                 {"text/csv": {"schema": {"type": "string"}, "example": "radius_mean,...\n"}},
             ),
-            **common,  # type: ignore[arg-type]
+            **common,
         ),
     ]
 
@@ -342,7 +354,7 @@ def info_router(state: ServiceState) -> APIRouter:
         model = holder.current
         refusal = holder.refusal
         return schemas.ModelStatus(
-            status=holder.status,  # type: ignore[arg-type]
+            status=holder.status,
             run_id=model.run_id if model is not None else None,
             loaded_at=iso(holder.loaded_at) if model is not None else None,
             error=refusal.reason if refusal is not None else None,
@@ -401,7 +413,7 @@ def info_router(state: ServiceState) -> APIRouter:
             if refusal is not None
             else f"no model promoted yet in {holder.models_dir}/latest; run `bcml train`"
         )
-        doc = schemas.Ready(ready=False, status=holder.status, model_version=None, detail=detail)  # type: ignore[arg-type]
+        doc = schemas.Ready(ready=False, status=holder.status, model_version=None, detail=detail)
         return JSONResponse(doc.model_dump(), status_code=503)
 
     @router.get(

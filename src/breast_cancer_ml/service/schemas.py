@@ -41,10 +41,14 @@ FeatureList = Annotated[
 FeatureMap: type[BaseModel] = create_model(  # all 30 names, required, nothing else
     "FeatureMap",
     __config__=ConfigDict(extra="forbid"),
-    **{name: (Measurement, ...) for name in FEATURES},  # type: ignore[call-overload]
+    **dict.fromkeys(FEATURES, (Measurement, ...)),  # type: ignore[call-overload]
 )
 FeatureMap.__doc__ = "The 30 features by name; every name is required and no other is allowed."
-Row = FeatureList | FeatureMap  # type: ignore[valid-type]
+Row = FeatureList | FeatureMap
+
+
+def _examples(*docs: Any) -> dict[str, Any]:
+    return {"examples": list(docs)}
 
 
 class PredictRequest(BaseModel):
@@ -52,9 +56,9 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"features": EXAMPLE_ROW}, {"features": EXAMPLE_NAMED}]},
+        json_schema_extra=_examples({"features": EXAMPLE_ROW}, {"features": EXAMPLE_NAMED}),
     )
-    features: Row  # type: ignore[valid-type]
+    features: Row
 
 
 class BatchRequest(BaseModel):
@@ -62,9 +66,9 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"instances": [EXAMPLE_ROW, EXAMPLE_ROW_BENIGN]}]},
+        json_schema_extra=_examples({"instances": [EXAMPLE_ROW, EXAMPLE_ROW_BENIGN]}),
     )
-    instances: Annotated[list[Row], Field(min_length=1, max_length=10_000)]  # type: ignore[valid-type]
+    instances: Annotated[list[Row], Field(min_length=1, max_length=10_000)]
 
 
 class RowResult(BaseModel):
@@ -108,12 +112,10 @@ class InvocationsRequest(BaseModel):
     """MLflow scoring protocol: exactly one of the four fields. Also ``text/csv``."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"dataframe_split": {"columns": list(FEATURES), "data": [EXAMPLE_ROW]}},
-                {"dataframe_records": [EXAMPLE_NAMED]},
-            ]
-        }
+        json_schema_extra=_examples(
+            {"dataframe_split": {"columns": list(FEATURES), "data": [EXAMPLE_ROW]}},
+            {"dataframe_records": [EXAMPLE_NAMED]},
+        )
     )
     dataframe_split: dict[str, Any] | None = Field(
         None, description='{"columns": [names], "data": [[values], ...]} (pandas "split").'
@@ -124,9 +126,7 @@ class InvocationsRequest(BaseModel):
     instances: list[dict[str, Any]] | dict[str, Any] | None = Field(
         None, description="Records, or an object of columns (TF-serving style)."
     )
-    inputs: list[dict[str, Any]] | dict[str, Any] | None = Field(
-        None, description="As instances."
-    )
+    inputs: list[dict[str, Any]] | dict[str, Any] | None = Field(None, description="As instances.")
     params: dict[str, Any] | None = Field(None, description="Accepted and ignored.")
 
 
