@@ -59,8 +59,8 @@ class Metrics:
         for route, hist in sorted(self.latency.items()):
             label = _escape(route)
             cumulative = 0
-            for bound, n in zip((*BUCKETS, float("inf")), hist[:-1], strict=True):
-                cumulative += int(n)
+            for bound, hits in zip((*BUCKETS, float("inf")), hist[:-1], strict=True):
+                cumulative += int(hits)
                 le = "+Inf" if bound == float("inf") else repr(bound)
                 out.append(
                     f'bcml_http_request_duration_seconds_bucket{{route="{label}",le="{le}"}} '
