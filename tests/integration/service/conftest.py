@@ -204,7 +204,7 @@ def served(
     root = tmp_path_factory.mktemp("served")
     models = root / "models"
     run_id = promote(models, trained["a"])
-    server = ServerProcess(models, root / "server.log")
+    server = ServerProcess(models, root / "server.log", env={"BCML_ACCESS_LOG": "true"})
     try:
         server.wait_healthy()
         server.wait_for(lambda: server.client.get("/ready").status_code == 200)

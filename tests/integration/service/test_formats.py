@@ -267,7 +267,9 @@ def test_wrong_content_type_is_415(served: Any) -> None:
     r = server.client.post("/predict", content=json.dumps({"features": EXAMPLE_ROW}))
     assert r.status_code == 415  # httpx sends no content type for raw content
     r = server.client.post(
-        "/predict", data={"features": "1"}, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        "/predict",
+        data={"features": "1"},
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 415
     assert "application/json" in r.json()["detail"]
@@ -276,7 +278,9 @@ def test_wrong_content_type_is_415(served: Any) -> None:
 def test_body_over_the_limit_is_413_streamed_or_not(served: Any) -> None:
     server, _, _ = served
     big = b'{"instances": [' + b"1," * (9 * 1024 * 1024) + b"1]}"  # 18 MB > 16 MiB default
-    r = server.client.post("/predict/batch", content=big, headers={"Content-Type": "application/json"})
+    r = server.client.post(
+        "/predict/batch", content=big, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert "max_body_bytes" in r.json()["detail"]
 
@@ -310,9 +314,7 @@ def test_request_id_on_every_response_and_echoed(served: Any) -> None:
     assert all(ids), ids
     assert len(set(ids)) == len(ids)
     assert [r.status_code for r in responses[6:8]] == [404, 405]
-    r = c.post(
-        "/predict", json={"features": EXAMPLE_ROW}, headers={"X-Request-ID": "lb-1234.abc"}
-    )
+    r = c.post("/predict", json={"features": EXAMPLE_ROW}, headers={"X-Request-ID": "lb-1234.abc"})
     assert r.headers["x-request-id"] == "lb-1234.abc"
     r = c.get("/health", headers={"X-Request-ID": "bad id with spaces"})
     assert r.headers["x-request-id"] != "bad id with spaces"
@@ -352,8 +354,13 @@ def test_metrics_are_valid_prometheus_text(served: Any) -> None:
     }
     assert requests[("/predict", "200")] >= 1
     assert requests[("/predict", "422")] >= 1
-    assert any(s.name.endswith("_bucket") for s in families["bcml_http_request_duration_seconds"].samples)
-    assert {s.labels["label"] for s in families["bcml_predictions"].samples} == {"malignant", "benign"}
+    assert any(
+        s.name.endswith("_bucket") for s in families["bcml_http_request_duration_seconds"].samples
+    )
+    assert {s.labels["label"] for s in families["bcml_predictions"].samples} == {
+        "malignant",
+        "benign",
+    }
     info = families["bcml_model_info"].samples[0]
     assert info.labels["run_id"] == run_id
 
@@ -363,8 +370,13 @@ def test_logs_are_json_without_feature_values(served: Any) -> None:
     server.client.post("/predict", json={"features": EXAMPLE_ROW})
     server.client.post("/predict", json={"features": [*EXAMPLE_ROW[:-1], -7.25]})
     records = server.log_records()
-    assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+    assert records
+    assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
     lines = [line for line in server.logs().splitlines() if line.strip()]
     assert all(line.startswith("{") for line in lines), lines
+    access = [r for r in records if r.get("event") == "request" and r["route"] == "/predict"]
+    assert {r["status"] for r in access} >= {200, 422}  # the access log is on in this fixture
+    assert all(r["request_id"] for r in access)
     text = server.logs()
-    assert "17.99" not in text and "2019.0" not in text and "-7.25" not in text
+    for value in ("17.99", "2019.0", "-7.25"):
+        assert value not in text
