@@ -23,8 +23,9 @@ from breast_cancer_ml.settings import ServeSettings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-#: Top-level packages the service never loads.
-FORBIDDEN: Final = ("mlflow", "pandas", "matplotlib")
+#: Top-level packages the service never loads: the training stack, and test tools that library
+#: code imports when present (``sklearn.utils._testing`` tries pytest, and then probes BLAS).
+FORBIDDEN: Final = ("mlflow", "pandas", "matplotlib", "pytest", "_pytest")
 _SETTINGS_ENV: Final = "_BCML_SERVE_SETTINGS_JSON"  # settings handed to worker processes
 
 log = logging.getLogger("breast_cancer_ml.service")
@@ -42,7 +43,7 @@ class _Forbidden(importlib.abc.MetaPathFinder):
 
 
 def isolate_process() -> None:
-    """Make ``import mlflow/pandas/matplotlib`` fail in this process, as in the serving image.
+    """Make ``import mlflow/pandas/matplotlib/pytest`` fail here, as in the serving image.
 
     Call it first thing in a server process, before scikit-learn is imported.
     """
