@@ -342,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                 "/invocations",
                 MLFLOW_BODY,
                 p_mlflow,
-                env={"PYTHONWARNINGS": "ignore"},
+                # mlflow execs `uvicorn` from PATH
+                env={"PYTHONWARNINGS": "ignore", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
             )
         )
     results: list[dict[str, Any]] = []
