@@ -20,7 +20,7 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from breast_cancer_ml import __version__
-from breast_cancer_ml.errors import BcmlError, PromotionRefusedError
+from breast_cancer_ml.errors import BcmlError, ConfigError, PromotionRefusedError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -137,10 +137,17 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from breast_cancer_ml.settings import ServeSettings, load_settings
 
     settings = load_settings(ServeSettings, args.config, **_settings_overrides(args, ServeSettings))
-    from breast_cancer_ml.service.server import serve  # needs the `serve` extra
+    missing = [m for m in ("fastapi", "uvicorn", "orjson") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"bcml serve needs {', '.join(missing)}: pip install 'breast-cancer-ml[serve]'"
+        )
+    from breast_cancer_ml.service.server import serve
 
     serve(settings)
     return 0

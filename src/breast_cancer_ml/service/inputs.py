@@ -211,6 +211,15 @@ def _mlflow_number(value: Any, field: str, max_value: float) -> float:
     return float(value)
 
 
+def _plain(values: list[Any], max_value: float) -> bool:
+    """All JSON numbers within range: the common case, checked without a call per value."""
+    for v in values:
+        t = type(v)
+        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
+            return False
+    return True
+
+
 def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArray[np.float64]:
     if type(records) is not list:
         raise InputError(
@@ -230,8 +239,17 @@ def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArr
                 f"{field}[{i}]",
                 status=400,
             )
-        _missing(record, f"{field}[{i}]")
-        out[i] = [_mlflow_number(record[n], f"{field}[{i}].{n}", max_value) for n in FEATURES]
+        try:
+            values = [record[n] for n in FEATURES]
+        except KeyError:
+            _missing(record, f"{field}[{i}]")
+            raise
+        if not _plain(values, max_value):
+            values = [
+                _mlflow_number(v, f"{field}[{i}].{n}", max_value)
+                for n, v in zip(FEATURES, values, strict=True)
+            ]
+        out[i] = values
     return out
 
 
@@ -280,10 +298,13 @@ def _split(split: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
                 f"{field}.data[{i}]",
                 status=400,
             )
-        out[i] = [
-            _mlflow_number(row[j], f"{field}.data[{i}].{n}", max_value)
-            for j, n in zip(positions, FEATURES, strict=True)
-        ]
+        values = [row[j] for j in positions]
+        if not _plain(values, max_value):
+            values = [
+                _mlflow_number(v, f"{field}.data[{i}].{n}", max_value)
+                for v, n in zip(values, FEATURES, strict=True)
+            ]
+        out[i] = values
     return out
 
 
