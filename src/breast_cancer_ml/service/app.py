@@ -220,7 +220,7 @@ def create_app(settings: ServeSettings | None = None) -> ServiceApp:
     def count_reload(result: str) -> None:
         state.metrics.reloads[result] += 1
 
-    state.holder._on_change = count_reload
+    state.holder.on_change = count_reload
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -74,7 +74,10 @@ def value_error(value: Any, field: str, max_value: float) -> InputError:
         return InputError(f"{field}: {value} is not a finite number", field)
     if value < 0:
         return InputError(f"{field}: {value} is negative; measurements are >= 0", field)
-    shown = f"{value:.4g}" if isinstance(value, float) else f"{value:.4g}" if value < 1e300 else "a"
+    try:
+        shown = f"{value:.4g}"
+    except OverflowError:  # an integer beyond the float range
+        shown = f"an integer of {len(str(value))} digits"
     return InputError(
         f"{field}: {shown} is larger than the maximum accepted value {max_value:g}", field
     )

@@ -59,7 +59,7 @@ class ModelHolder:
         self.refusal: Refusal | None = None
         self.loads = 0
         self.refusals = 0
-        self._on_change = on_change
+        self.on_change = on_change
         self._lock = asyncio.Lock()
 
     @property
@@ -121,8 +121,8 @@ class ModelHolder:
                 "load_ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
-        if self._on_change is not None:
-            self._on_change("loaded")
+        if self.on_change is not None:
+            self.on_change("loaded")
         return True
 
     def _refuse(self, target: Path, fingerprint: tuple[Any, ...], reason: str) -> None:
@@ -138,8 +138,8 @@ class ModelHolder:
                 "still_serving_run_id": serving,
             },
         )
-        if self._on_change is not None:
-            self._on_change("refused")
+        if self.on_change is not None:
+            self.on_change("refused")
 
     async def check_async(self) -> bool:
         """:meth:`check` in a worker thread, so requests keep being served while it loads."""

@@ -41,7 +41,7 @@ def test_integers_are_numbers() -> None:
         (float("inf"), "not a finite number"),
         (-1e-9, "negative"),
         (MAX * 2, "larger than the maximum"),
-        (10**400, "larger than the maximum"),
+        (10**400, "an integer of 401 digits is larger than the maximum"),
         (True, "got a boolean"),
         ("1", "got a string"),
         ([1], "got an array"),
