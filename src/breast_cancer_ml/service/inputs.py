@@ -177,9 +177,9 @@ def batch_features(doc: Any, max_value: float, max_rows: int) -> NDArray[np.floa
     return to_array([_row(item, f"instances[{i}]", max_value) for i, item in enumerate(items)])
 
 
-def _check_count(n: int, field: str, max_rows: int) -> None:
+def _check_count(n: int, field: str, max_rows: int, empty_status: int = 422) -> None:
     if n == 0:
-        raise InputError(f"{field}: no rows; send at least one", field)
+        raise InputError(f"{field}: no rows; send at least one", field, empty_status)
     if n > max_rows:
         raise InputError(
             f"{field}: {n} rows, more than the limit of {max_rows} per request "
@@ -231,7 +231,7 @@ def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArr
             field,
             status=400,
         )
-    _check_count(len(records), field, max_rows)
+    _check_count(len(records), field, max_rows, 400)
     out = np.empty((len(records), N_FEATURES), dtype=np.float64)
     for i, record in enumerate(records):
         if type(record) is not dict:
@@ -289,7 +289,7 @@ def _split(split: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
             f"{field}.data",
             status=400,
         )
-    _check_count(len(data), f"{field}.data", max_rows)
+    _check_count(len(data), f"{field}.data", max_rows, 400)
     index = {name: j for j, name in enumerate(columns)}
     positions = [index[n] for n in FEATURES]
     out = np.empty((len(data), N_FEATURES), dtype=np.float64)
@@ -327,7 +327,7 @@ def _columnar(columns: dict[str, Any], field: str, max_value: float, max_rows: i
     if len(lengths) != 1:
         raise InputError(f"{field}: columns have different lengths {sorted(lengths)}", field, 400)
     n = lengths.pop()
-    _check_count(n, field, max_rows)
+    _check_count(n, field, max_rows, 400)
     out = np.empty((n, N_FEATURES), dtype=np.float64)
     for j, (name, col) in enumerate(zip(FEATURES, values, strict=True)):
         out[:, j] = [
@@ -391,7 +391,7 @@ def mlflow_csv(body: bytes, max_value: float, max_rows: int) -> NDArray[np.float
             if not row:
                 continue
             if len(rows) >= max_rows:
-                _check_count(max_rows + 1, "csv", max_rows)
+                _check_count(max_rows + 1, "csv", max_rows, 400)
             if len(row) != len(header):
                 raise InputError(
                     f"csv line {line_no}: {len(row)} values for {len(header)} columns",
@@ -406,7 +406,7 @@ def mlflow_csv(body: bytes, max_value: float, max_rows: int) -> NDArray[np.float
             )
     except csv.Error as exc:
         raise InputError(f"body: invalid CSV: {exc}", "body", 400) from None
-    _check_count(len(rows), "csv", max_rows)
+    _check_count(len(rows), "csv", max_rows, 400)
     return np.array(rows, dtype=np.float64)
 
 

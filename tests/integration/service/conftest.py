@@ -115,7 +115,13 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m breast_cancer_ml serve`` on 127.0.0.1:<free port>, logs in a file."""
 
-    def __init__(self, models_dir: Path, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        models_dir: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -130,6 +136,7 @@ class ServerProcess:
             str(models_dir),
             "--reload-interval",
             "0.2",
+            *args,
         ]
         # the caller's BCML_* variables (an API key, a port) must not leak into the test
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("BCML_")}
@@ -185,8 +192,10 @@ class ServerProcess:
 def start_server(tmp_path: Path) -> Iterator[Any]:
     servers: list[ServerProcess] = []
 
-    def start(models_dir: Path, env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess(models_dir, tmp_path / f"server-{len(servers)}.log", env)
+    def start(
+        models_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> ServerProcess:
+        server = ServerProcess(models_dir, tmp_path / f"server-{len(servers)}.log", env, args)
         servers.append(server)
         server.wait_healthy()
         return server

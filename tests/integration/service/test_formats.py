@@ -147,6 +147,7 @@ def test_invocations_answer_exactly_as_mlflow_scoring_server(
         ("application/json", b"{}"),
         ("application/json", b'{"instances": [], "inputs": []}'),
         ("application/json", b'{"dataframe_records": {"radius_mean": 1}}'),
+        ("application/json", b'{"dataframe_records": []}'),
         ("application/json", b'{"dataframe_records": [{"radius_mean": 1}]}'),
         ("application/json", b'{"dataframe_split": {"data": [[1, 2]]}}'),
         ("application/json", b'{"instances": [[1, 2, 3]]}'),

@@ -134,3 +134,24 @@ def test_swap_under_load_fails_no_request_and_never_mixes_models(
         np.testing.assert_allclose([row["probability"] for row in rows], expected[run], rtol=1e-9)
     assert seen == {run_a, run_b}
     assert not np.allclose(expected[run_a], expected[run_b]), "the two models must differ"
+
+
+def test_workers_share_the_flags_and_each_loads_the_model(
+    tmp_path: Path, start_server: Any, trained: Any
+) -> None:
+    models = tmp_path / "models"
+    run_id = promote(models, trained["a"])
+    server = start_server(models, args=("--workers", "2", "--max-batch-rows", "5"))
+    server.wait_for(lambda: server.client.get("/ready").status_code == 200)
+    prefixes = set()
+    for _ in range(40):  # new connections, so the kernel hands them to either worker
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            r = client.post("/predict/batch", json={"instances": [EXAMPLE_ROW] * 5})
+            assert r.status_code == 200
+            assert r.json()["model_version"] == run_id
+            prefixes.add(r.headers["x-request-id"].split("-")[0])
+            too_many = client.post("/predict/batch", json={"instances": [EXAMPLE_ROW] * 6})
+            assert too_many.status_code == 413  # the flag reached the worker processes
+    loaded = [r for r in server.log_records() if r.get("event") == "model_loaded"]
+    assert len(loaded) == 2  # one per worker
+    assert prefixes  # (which worker answers is up to the kernel)

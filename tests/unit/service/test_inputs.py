@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.service.inputs import (
@@ -105,3 +107,55 @@ def test_csv_with_quoted_names_and_an_index_column() -> None:
     bad = header + "\n" + "0," + ",".join(map(str, EXAMPLE_ROW[:-1])) + ",\n"
     with pytest.raises(InputError, match="column 'fractal_dimension_worst': empty value"):
         mlflow_csv(bad.encode(), MAX, 10)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from([*FEATURES, "features", "instances", "dataframe_split", "inputs"]),
+    lambda children: (
+        st.lists(children, max_size=35)
+        | st.dictionaries(
+            st.sampled_from([*FEATURES, "features", "instances", "columns", "data", "x"]),
+            children,
+            max_size=32,
+        )
+    ),
+    max_leaves=80,
+)
+
+
+@given(doc=json_values)
+@settings(max_examples=300, deadline=None)
+def test_any_json_document_is_accepted_or_refused_with_an_input_error(doc: object) -> None:
+    """No JSON value makes a parser raise anything but InputError (which becomes a 4xx)."""
+    for parse in (
+        lambda d: single_features(d, MAX),
+        lambda d: batch_features(d, MAX, 100),
+        lambda d: mlflow_json(d, MAX, 100),
+        lambda d: mlflow_json({"dataframe_split": d}, MAX, 100),
+        lambda d: mlflow_json({"inputs": d}, MAX, 100),
+    ):
+        try:
+            X = parse(doc)
+        except InputError as err:
+            assert 400 <= err.status < 500
+        else:
+            assert X.ndim == 2
+            assert X.shape[1] == 30
+            assert np.isfinite(X).all()
+            assert (X >= 0).all()
+
+
+@given(text=st.text(max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_any_csv_text_is_accepted_or_refused_with_an_input_error(text: str) -> None:
+    header = ",".join(json.dumps(c) for c in FEATURES) + "\n"
+    for body in (text, header + text):
+        try:
+            mlflow_csv(body.encode("utf-8", "surrogatepass"), MAX, 100)
+        except InputError as err:
+            assert err.status == 400
