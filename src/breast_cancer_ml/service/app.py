@@ -8,39 +8,36 @@ seconds; see :mod:`.model_holder`.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import logging
-import re
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from breast_cancer_ml import __version__
 from breast_cancer_ml.service import schemas
-from breast_cancer_ml.service.model_holder import ModelHolder
-from breast_cancer_ml.service.routes import (
+from breast_cancer_ml.service.endpoints import (
     API_VERSION,
     REQUEST_ID_KEY,
+    Observer,
+    PredictionEndpoint,
     Receive,
     Scope,
     Send,
     ServiceState,
-    info_router,
-    prediction_routes,
+    _internal_error,
+    _request_id,
+    log,
+    new_state,
+    prediction_endpoints,
     send_bytes,
+    start_service,
 )
+from breast_cancer_ml.service.routes import info_router, prediction_routes
 from breast_cancer_ml.settings import ServeSettings
-
-log = logging.getLogger("breast_cancer_ml.service")
-access_log = logging.getLogger("breast_cancer_ml.service.access")
 
 KNOWN_ROUTES: Final = frozenset(
     {
@@ -57,75 +54,6 @@ KNOWN_ROUTES: Final = frozenset(
         "/redoc",
     }
 )
-_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_ID_PREFIX: Final = secrets.token_hex(4)  # per process: ids stay unique across workers
-_ids = itertools.count(1)
-
-
-def _request_id(scope: Scope) -> str:
-    """The caller's ``X-Request-ID`` if it is short and plain (it is echoed and logged), else a
-    new one: a random per-process prefix and a counter (unique; cheaper than uuid4)."""
-    for key, value in scope["headers"]:
-        if key == b"x-request-id":
-            if _REQUEST_ID.fullmatch(value):
-                return str(value.decode("ascii"))
-            break
-    return f"{_ID_PREFIX}-{next(_ids):x}"
-
-
-def _internal_error(rid: str) -> bytes:
-    return orjson.dumps(
-        {
-            "detail": "internal error; quote the request id when reporting it",
-            "field": None,
-            "request_id": rid,
-        }
-    )
-
-
-class Observer:
-    """What every request gets: a request id, metrics, the optional access log, and a 500
-    without a stack trace (but with the request id) for unexpected errors, which are logged
-    with their traceback."""
-
-    def __init__(self, state: ServiceState) -> None:
-        self.metrics = state.metrics
-        self.access = state.settings.access_log
-
-    def done(self, scope: Scope, route: str, status: int, start: float, rid: str) -> None:
-        elapsed = time.perf_counter() - start
-        self.metrics.observe(route, scope["method"], status, elapsed)
-        if self.access:
-            access_log.info(
-                "request",
-                extra={
-                    "event": "request",
-                    "request_id": rid,
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
-
-    async def fast(self, endpoint: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        """A prediction route's endpoint, called directly (it sets the request id header)."""
-        start = time.perf_counter()
-        rid = scope[REQUEST_ID_KEY] = _request_id(scope)
-        status = 500
-        try:
-            status = await endpoint(scope, receive, send)
-        except Exception:
-            log.exception(
-                "unexpected error",
-                extra={"event": "unhandled_error", "request_id": rid, "route": scope["path"]},
-            )
-            # endpoints send the response start and body together, last: nothing was sent
-            await send_bytes(
-                send, 500, _internal_error(rid), extra=[(b"x-request-id", rid.encode())]
-            )
-        finally:
-            self.done(scope, scope["path"], status, start, rid)
 
 
 class ServiceMiddleware:
@@ -212,34 +140,24 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: ServeSettings | None = None) -> ServiceApp:
-    """The service, configured by ``settings`` (default: ``BCML_*`` environment)."""
+def create_app(
+    settings: ServeSettings | None = None,
+    *,
+    state: ServiceState | None = None,
+    endpoints: dict[str, PredictionEndpoint] | None = None,
+) -> ServiceApp:
+    """The service, configured by ``settings`` (default: ``BCML_*`` environment).
+
+    ``state`` and ``endpoints`` are for :class:`~.boot.QuickStartApp`, which serves predictions
+    with them before it builds this app; the app's own lifespan is then not used.
+    """
     settings = settings if settings is not None else ServeSettings()
-    state = ServiceState(settings=settings, holder=ModelHolder(settings.models_dir))
-
-    def count_reload(result: str) -> None:
-        state.metrics.reloads[result] += 1
-
-    state.holder.on_change = count_reload
+    state = state if state is not None else new_state(settings)
+    endpoints = endpoints if endpoints is not None else prediction_endpoints(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await state.holder.check_async()
-        if state.holder.status == "no_model":
-            log.warning(
-                "no model promoted yet; /ready answers 503 until one is",
-                extra={"event": "no_model", "models_dir": str(settings.models_dir)},
-            )
-        watcher = asyncio.create_task(state.holder.watch(settings.reload_interval))
-        log.info(
-            "service started",
-            extra={
-                "event": "started",
-                "status": state.holder.status,
-                "api_key": settings.api_key is not None,
-                "cors_origins": settings.cors_origins,
-            },
-        )
+        watcher = await start_service(state)
         try:
             yield
         finally:
@@ -259,7 +177,7 @@ def create_app(settings: ServeSettings | None = None) -> ServiceApp:
         ],
     )
     app.state.service = state
-    raw_routes = prediction_routes(state)
+    raw_routes = prediction_routes(endpoints)
     app.router.routes.extend(raw_routes)
     app.include_router(info_router(state))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

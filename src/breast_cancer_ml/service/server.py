@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from breast_cancer_ml.settings import ServeSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from breast_cancer_ml.service.boot import QuickStartApp
 
 #: Top-level packages the service never loads: the training stack, and test tools that library
 #: code imports when present (``sklearn.utils._testing`` tries pytest, and then probes BLAS).
@@ -76,9 +76,9 @@ def serve(settings: ServeSettings) -> None:
     import uvicorn
 
     if settings.workers == 1:
-        from breast_cancer_ml.service.app import create_app
+        from breast_cancer_ml.service.boot import QuickStartApp
 
-        uvicorn.run(create_app(settings), **_uvicorn_options(settings))
+        uvicorn.run(QuickStartApp(settings), **_uvicorn_options(settings))
         return
     # Worker processes import the app from a string and rebuild the settings from the env.
     doc = settings.model_dump(mode="json")
@@ -93,14 +93,14 @@ def serve(settings: ServeSettings) -> None:
     )
 
 
-def app_factory() -> FastAPI:
+def app_factory() -> QuickStartApp:
     """The app of one worker process (``uvicorn --factory``): settings from ``bcml serve``, or
     from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
     isolate_process()
-    from breast_cancer_ml.service.app import create_app
+    from breast_cancer_ml.service.boot import QuickStartApp
     from breast_cancer_ml.service.log import configure_logging
 
     raw = os.environ.get(_SETTINGS_ENV)
     settings = ServeSettings(**json.loads(raw)) if raw else ServeSettings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return QuickStartApp(settings)

@@ -111,3 +111,33 @@ def test_openapi_documents_the_raw_prediction_bodies(tmp_path: Path) -> None:
     inv = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]
     assert set(inv) == {"application/json", "text/csv"}
     assert set(spec["paths"]["/predict"]["post"]["responses"]) >= {"200", "413", "415", "422"}
+
+
+def test_quick_start_app_serves_everything_through_one_state(tmp_path: Path) -> None:
+    from breast_cancer_ml.service.boot import QuickStartApp
+
+    boot = QuickStartApp(ServeSettings(models_dir=tmp_path / "models"))
+    with TestClient(boot) as client:
+        r = client.post("/predict", json={"features": EXAMPLE_ROW})
+        assert r.status_code == 503  # no model yet: the direct endpoint answers
+        assert client.get("/ready").status_code == 503  # the FastAPI app, built after start-up
+        boot.state.holder.current = _Model(_linear)
+        assert client.post("/predict", json={"features": EXAMPLE_ROW}).status_code == 200
+        assert client.get("/ready").status_code == 200  # ... sees the same model holder
+        metrics = client.get("/metrics").text
+        assert 'route="/predict",method="POST",status="200"} 1' in metrics
+        assert client.get("/openapi.json").json()["paths"]["/predict"]
+    assert boot.full is not None
+
+
+def test_quick_start_app_with_cors_routes_predictions_through_fastapi(tmp_path: Path) -> None:
+    from breast_cancer_ml.service.boot import QuickStartApp
+
+    origin = "https://ehr.hospital.example"
+    boot = QuickStartApp(ServeSettings(models_dir=tmp_path / "models", cors_origins=[origin]))
+    with TestClient(boot) as client:
+        boot.state.holder.current = _Model(_linear)
+        r = client.post("/predict", json={"features": EXAMPLE_ROW}, headers={"Origin": origin})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == origin
+        assert r.headers["x-request-id"]
