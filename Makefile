@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck pytest serve ui bench lock clean
+.PHONY: help install run test lint format typecheck pytest serve bench-serve ui bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ typecheck: $(STAMP) ## mypy (strict) on src/
 
 pytest: $(STAMP) ## the pytest suite (exit 5, "no tests ran", is a failure)
 	$(BIN)/pytest
+
+serve: $(STAMP) ## run the prediction service on models/latest (after make run)
+	$(BIN)/bcml serve --host $(HOST) --port $(PORT)
+
+bench-serve: $(STAMP) ## serving benchmark: bcml serve vs mlflow models serve vs bare ASGI
+	$(BIN)/python benchmarks/bench_serve.py
 
 ui: $(STAMP) ## open the MLflow UI on mlflow.db
 	$(BIN)/bcml ui

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from breast_cancer_ml import __version__
-from breast_cancer_ml.errors import BcmlError, PromotionRefusedError
+from breast_cancer_ml.errors import BcmlError, ConfigError, PromotionRefusedError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -137,6 +137,38 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from breast_cancer_ml.settings import ServeSettings, load_settings
+
+    settings = load_settings(ServeSettings, args.config, **_settings_overrides(args, ServeSettings))
+    missing = [m for m in ("fastapi", "uvicorn", "orjson") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"bcml serve needs {', '.join(missing)}: pip install 'breast-cancer-ml[serve]'"
+        )
+    from breast_cancer_ml.service.server import serve
+
+    serve(settings)
+    return 0
+
+
+def _add_serve_parser(sub: Any) -> None:
+    from breast_cancer_ml.settings import ServeSettings
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the prediction service (FastAPI + uvicorn) on models/latest",
+        description="Serve the promoted model over HTTP: /predict, /predict/batch, "
+        "/invocations (MLflow protocol), /health, /ready, /model/info, /metrics, /docs. "
+        "A newly promoted model is picked up without a restart. The API key is read from "
+        "the BCML_API_KEY environment variable only (never a flag: it would show in ps).",
+    )
+    add_settings_arguments(serve, ServeSettings, skip=("api_key",))
+    serve.set_defaults(handler=_cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from breast_cancer_ml.settings import TrainSettings
 
@@ -166,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_cmd_ui)
+    _add_serve_parser(sub)
     _add_deploy_parser(sub)
     return parser
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -107,3 +108,56 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
         field = ".".join(str(p) for p in err["loc"]) or "settings"
         lines.append(f"  {field}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)
+
+
+def _split_origins(value: Any) -> Any:
+    """``"https://a, https://b"`` (flag or environment) -> ``["https://a", "https://b"]``."""
+    if isinstance(value, str):
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+    return value
+
+
+class ServeSettings(BaseSettings):
+    """Settings of ``bcml serve``: the HTTP server, the model store it watches, input limits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BCML_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    host: str = Field("127.0.0.1", min_length=1, description="Interface to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes (uvicorn).")
+    models_dir: Path = Field(Path("models"), description="Model store whose latest/ is served.")
+    max_batch_rows: int = Field(10_000, ge=1, description="Most rows in one batch request.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
+    )
+    max_feature_value: float = Field(
+        1e6, gt=0, description="Largest feature value accepted (the data's largest is ~4,300)."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="If set, prediction routes require 'Authorization: Bearer <key>'."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [], description="Comma-separated origins allowed by CORS (none: CORS off)."
+    )
+    reload_interval: float = Field(
+        2.0, gt=0, le=3600, description="Seconds between checks of models_dir/latest."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the JSON logs."
+    )
+    access_log: bool = Field(False, description="Log one JSON line per request.")
+
+    _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -54,10 +54,12 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     coef = model.coef_[0] / scale
     intercept = float(model.intercept_[0] - np.dot(coef, mean))
 
+    from scipy.special import expit  # loaded with scikit-learn already
+
     def linear(X: NDArray[np.float64]) -> NDArray[np.float64]:
-        z = X @ coef + intercept
-        # logistic sigmoid, as scipy.special.expit: stable for large |z|
-        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+        # the logistic sigmoid scikit-learn applies (expit: stable for large |z|); one ufunc,
+        # which matters when scoring a single row
+        return np.asarray(expit(X @ coef + intercept), dtype=np.float64)
 
     return linear
 

@@ -1,0 +1,416 @@
+"""Request bodies in, a validated ``(n, 30)`` float array out, or an :class:`InputError`.
+
+Written by hand rather than with pydantic models: parsing 30 floats through pydantic and
+FastAPI's dependency machinery costs more than scoring them. Every check names the field
+(``features[3]``, ``instances[2].area_mean``, ``row 4, column 'radius_se'``) so a client can
+fix the request. Each value must be a JSON number (not a string or a boolean), finite, >= 0 and
+at most ``max_value``: the features are physical measurements.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
+
+FEATURE_SET: Final = frozenset(FEATURES)
+_SHOW: Final = 5  # how many unknown/missing names an error message lists
+
+
+class InputError(Exception):
+    """A request the service refuses: HTTP ``status``, a message naming ``field``."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a JSON body. orjson first (fast); it refuses ``NaN``/``Infinity`` tokens and
+    integers beyond 64 bits, which the standard library accepts, so those bodies are decoded
+    again by ``json`` and the value checks then name the offending field."""
+    if not body:
+        raise InputError("the request body is empty; send a JSON object", status=400)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300 digits
+        raise InputError(f"the body is not valid JSON: {exc}", status=400) from None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({json.dumps(value)})"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, (list, dict)):
+        return "an array" if isinstance(value, list) else "an object"
+    return type(value).__name__
+
+
+def value_error(value: Any, field: str, max_value: float) -> InputError:
+    """The error for a value that failed ``0 <= value <= max_value`` or is not a number."""
+    if type(value) is not float and type(value) is not int:
+        return InputError(f"{field}: expected a number, got {_describe(value)}", field)
+    if isinstance(value, float) and math.isnan(value):
+        return InputError(f"{field}: NaN is not a valid measurement", field)
+    if isinstance(value, float) and math.isinf(value):
+        return InputError(f"{field}: {value} is not a finite number", field)
+    if value < 0:
+        return InputError(f"{field}: {value} is negative; measurements are >= 0", field)
+    try:
+        shown = f"{value:.4g}"
+    except OverflowError:  # an integer beyond the float range
+        shown = f"an integer of {len(str(value))} digits"
+    return InputError(
+        f"{field}: {shown} is larger than the maximum accepted value {max_value:g}", field
+    )
+
+
+def check_row(values: Sequence[Any], field: str, max_value: float) -> Sequence[Any]:
+    """A list of 30 numbers in FEATURES order, checked; returned unchanged."""
+    if len(values) != N_FEATURES:
+        raise InputError(
+            f"{field}: expected {N_FEATURES} numbers in the dataset's feature order "
+            f"({FEATURES[0]}, ..., {FEATURES[-1]}), got {len(values)}",
+            field,
+        )
+    for i, v in enumerate(values):
+        t = type(v)
+        # one chained comparison rejects NaN, infinities, negatives and absurd values at once
+        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
+            raise value_error(v, f"{field}[{i}] ({FEATURES[i]})", max_value)
+    return values
+
+
+def row_from_names(values: Mapping[str, Any], field: str, max_value: float) -> list[Any]:
+    """``{"radius_mean": ..., ...}`` (all 30 names, no others) -> the values in FEATURES order."""
+    if len(values) != N_FEATURES or not FEATURE_SET.issuperset(values):
+        unknown = sorted(set(values) - FEATURE_SET)
+        missing = [name for name in FEATURES if name not in values]
+        parts = []
+        if unknown:
+            parts.append(f"unknown name(s) {_names(unknown)}")
+        if missing:
+            parts.append(f"missing name(s) {_names(missing)}")
+        raise InputError(
+            f"{field}: {' and '.join(parts)}; expected exactly the {N_FEATURES} feature names "
+            "listed in GET /model/info",
+            field,
+        )
+    row = [values[name] for name in FEATURES]
+    for name, v in zip(FEATURES, row, strict=True):
+        t = type(v)
+        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
+            raise value_error(v, f"{field}.{name}", max_value)
+    return row
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_SHOW])
+    return f"[{shown}{', ...' if len(names) > _SHOW else ''}] ({len(names)})"
+
+
+def _row(item: Any, field: str, max_value: float) -> Sequence[Any]:
+    if type(item) is list:
+        return check_row(item, field, max_value)
+    if type(item) is dict:
+        return row_from_names(item, field, max_value)
+    raise InputError(
+        f"{field}: expected an array of {N_FEATURES} numbers or an object of feature names, "
+        f"got {_describe(item)}",
+        field,
+    )
+
+
+def to_array(rows: Sequence[Sequence[Any]]) -> NDArray[np.float64]:
+    return np.array(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
+
+
+def single_features(doc: Any, max_value: float) -> NDArray[np.float64]:
+    """``{"features": [30 numbers]}`` or ``{"features": {name: number}}`` -> a (1, 30) array."""
+    if type(doc) is not dict:
+        raise InputError(f'body: expected a JSON object {{"features": ...}}, got {_describe(doc)}')
+    if len(doc) != 1 or "features" not in doc:
+        extra = sorted(set(doc) - {"features"})
+        if "features" not in doc:
+            raise InputError('features: field required ({"features": [30 numbers]})', "features")
+        raise InputError(f"body: unknown field(s) {extra}; only 'features' is accepted", "body")
+    return to_array([_row(doc["features"], "features", max_value)])
+
+
+def batch_features(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
+    """``{"instances": [row, ...]}``, each row a list of 30 numbers or an object by name."""
+    if type(doc) is not dict:
+        raise InputError(
+            f'body: expected a JSON object {{"instances": [...]}}, got {_describe(doc)}'
+        )
+    if "instances" not in doc:
+        raise InputError(
+            'instances: field required ({"instances": [[30 numbers], ...]})', "instances"
+        )
+    if len(doc) != 1:
+        extra = sorted(set(doc) - {"instances"})
+        raise InputError(f"body: unknown field(s) {extra}; only 'instances' is accepted", "body")
+    items = doc["instances"]
+    if type(items) is not list:
+        raise InputError(
+            f"instances: expected an array of rows, got {_describe(items)}", "instances"
+        )
+    _check_count(len(items), "instances", max_rows)
+    return to_array([_row(item, f"instances[{i}]", max_value) for i, item in enumerate(items)])
+
+
+def _check_count(n: int, field: str, max_rows: int, empty_status: int = 422) -> None:
+    if n == 0:
+        raise InputError(f"{field}: no rows; send at least one", field, empty_status)
+    if n > max_rows:
+        raise InputError(
+            f"{field}: {n} rows, more than the limit of {max_rows} per request "
+            "(max_batch_rows); split the batch",
+            field,
+            status=413,
+        )
+
+
+# --- the MLflow scoring protocol (/invocations) ----------------------------------------------
+
+MLFLOW_FORMATS: Final = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def _mlflow_number(value: Any, field: str, max_value: float) -> float:
+    """A cell as MLflow's schema enforcement sees it: numbers, or strings that parse as one
+    (as in CSV). Booleans and nulls are refused (MLflow would turn them into 1.0 / an error)."""
+    t = type(value)
+    if t is str:
+        try:
+            value = float(value)
+        except ValueError:
+            raise InputError(
+                f"{field}: cannot convert {value[:40]!r} to a double", field, status=400
+            ) from None
+    elif t is not float and t is not int:
+        raise InputError(f"{field}: expected a double, got {_describe(value)}", field, status=400)
+    if not (0.0 <= value <= max_value):
+        err = value_error(value, field, max_value)
+        err.status = 400
+        raise err
+    return float(value)
+
+
+def _plain(values: list[Any], max_value: float) -> bool:
+    """All JSON numbers within range: the common case, checked without a call per value."""
+    for v in values:
+        t = type(v)
+        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
+            return False
+    return True
+
+
+def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArray[np.float64]:
+    if type(records) is not list:
+        raise InputError(
+            f"{field}: expected a list of records (objects of feature name -> value), got "
+            f"{_describe(records)}",
+            field,
+            status=400,
+        )
+    _check_count(len(records), field, max_rows, 400)
+    out = np.empty((len(records), N_FEATURES), dtype=np.float64)
+    for i, record in enumerate(records):
+        if type(record) is not dict:
+            raise InputError(
+                f"{field}[{i}]: expected an object of feature name -> value, got "
+                f"{_describe(record)} (rows without column names do not match the model "
+                "signature; use /predict/batch for positional rows)",
+                f"{field}[{i}]",
+                status=400,
+            )
+        try:
+            values = [record[n] for n in FEATURES]
+        except KeyError:
+            _missing(record, f"{field}[{i}]")
+            raise
+        if not _plain(values, max_value):
+            values = [
+                _mlflow_number(v, f"{field}[{i}].{n}", max_value)
+                for n, v in zip(FEATURES, values, strict=True)
+            ]
+        out[i] = values
+    return out
+
+
+def _missing(names: Any, field: str) -> None:
+    # MLflow ignores columns the signature does not name; it requires every one it does
+    missing = [n for n in FEATURES if n not in names]
+    if missing:
+        raise InputError(
+            f"{field}: missing required column(s) {_names(missing)} of the model signature",
+            field,
+            status=400,
+        )
+
+
+def _split(split: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
+    field = "dataframe_split"
+    if type(split) is not dict:
+        raise InputError(
+            f"{field}: expected an object with 'columns' and 'data', got {_describe(split)}",
+            field,
+            status=400,
+        )
+    columns, data = split.get("columns"), split.get("data")
+    if type(columns) is not list or not all(type(c) is str for c in columns):
+        raise InputError(
+            f"{field}.columns: expected the list of column names of the model signature",
+            f"{field}.columns",
+            status=400,
+        )
+    _missing(columns, f"{field}.columns")
+    if type(data) is not list:
+        raise InputError(
+            f"{field}.data: expected a list of rows, got {_describe(data)}",
+            f"{field}.data",
+            status=400,
+        )
+    _check_count(len(data), f"{field}.data", max_rows, 400)
+    index = {name: j for j, name in enumerate(columns)}
+    positions = [index[n] for n in FEATURES]
+    out = np.empty((len(data), N_FEATURES), dtype=np.float64)
+    for i, row in enumerate(data):
+        if type(row) is not list or len(row) != len(columns):
+            raise InputError(
+                f"{field}.data[{i}]: expected a list of {len(columns)} values (one per "
+                f"column), got {_describe(row) if type(row) is not list else len(row)}",
+                f"{field}.data[{i}]",
+                status=400,
+            )
+        values = [row[j] for j in positions]
+        if not _plain(values, max_value):
+            values = [
+                _mlflow_number(v, f"{field}.data[{i}].{n}", max_value)
+                for v, n in zip(values, FEATURES, strict=True)
+            ]
+        out[i] = values
+    return out
+
+
+def _columnar(columns: dict[str, Any], field: str, max_value: float, max_rows: int) -> Any:
+    """``{"radius_mean": [v1, v2], ...}`` (or scalars: one row) -> an array."""
+    _missing(columns, field)
+    values = [columns[n] for n in FEATURES]
+    if all(type(v) is not list for v in values):
+        values = [[v] for v in values]
+    elif not all(type(v) is list for v in values):
+        raise InputError(
+            f"{field}: mix of lists and scalars; give every column as a list of equal length",
+            field,
+            status=400,
+        )
+    lengths = {len(v) for v in values}
+    if len(lengths) != 1:
+        raise InputError(f"{field}: columns have different lengths {sorted(lengths)}", field, 400)
+    n = lengths.pop()
+    _check_count(n, field, max_rows, 400)
+    out = np.empty((n, N_FEATURES), dtype=np.float64)
+    for j, (name, col) in enumerate(zip(FEATURES, values, strict=True)):
+        out[:, j] = [
+            _mlflow_number(v, f"{field}.{name}[{i}]", max_value) for i, v in enumerate(col)
+        ]
+    return out
+
+
+def mlflow_json(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
+    """The JSON scoring protocol of ``mlflow models serve`` for a model with this signature."""
+    if type(doc) is not dict:
+        raise InputError(
+            "body: the input must be a JSON object with exactly one of the input fields "
+            f"{list(MLFLOW_FORMATS)}, got {_describe(doc)}",
+            "body",
+            status=400,
+        )
+    present = [k for k in MLFLOW_FORMATS if k in doc]
+    if len(present) != 1:
+        raise InputError(
+            "body: the input must be a JSON object with exactly one of the input fields "
+            f"{list(MLFLOW_FORMATS)}; got fields {sorted(doc)}",
+            "body",
+            status=400,
+        )
+    key = present[0]
+    value = doc[key]
+    if key == "dataframe_split":
+        return _split(value, max_value, max_rows)
+    if key == "dataframe_records" or type(value) is list:
+        return _records(value, key, max_value, max_rows)
+    if type(value) is dict:
+        return _columnar(value, key, max_value, max_rows)  # type: ignore[no-any-return]
+    raise InputError(
+        f"{key}: expected a list of records or an object of columns, got {_describe(value)}",
+        key,
+        status=400,
+    )
+
+
+def mlflow_csv(body: bytes, max_value: float, max_rows: int) -> NDArray[np.float64]:
+    """``text/csv`` with a header row naming the columns (``pandas.DataFrame.to_csv`` output,
+    with or without its index column)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"body: the CSV is not valid UTF-8: {exc}", "body", 400) from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("body: the CSV is empty; expected a header row", "body", 400) from None
+    except csv.Error as exc:
+        raise InputError(f"body: invalid CSV: {exc}", "body", 400) from None
+    _missing(header, "csv header")
+    index = {name: j for j, name in enumerate(header)}
+    positions = [index[n] for n in FEATURES]
+    rows: list[list[float]] = []
+    try:
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(rows) >= max_rows:
+                _check_count(max_rows + 1, "csv", max_rows, 400)
+            if len(row) != len(header):
+                raise InputError(
+                    f"csv line {line_no}: {len(row)} values for {len(header)} columns",
+                    f"csv line {line_no}",
+                    400,
+                )
+            rows.append(
+                [
+                    _csv_number(row[j], f"csv line {line_no}, column {n!r}", max_value)
+                    for j, n in zip(positions, FEATURES, strict=True)
+                ]
+            )
+    except csv.Error as exc:
+        raise InputError(f"body: invalid CSV: {exc}", "body", 400) from None
+    _check_count(len(rows), "csv", max_rows, 400)
+    return np.array(rows, dtype=np.float64)
+
+
+def _csv_number(cell: str, field: str, max_value: float) -> float:
+    if not cell.strip():
+        raise InputError(f"{field}: empty value", field, 400)
+    return _mlflow_number(cell, field, max_value)

@@ -1,0 +1,92 @@
+"""Prometheus metrics in the text exposition format (version 0.0.4), kept in plain dicts.
+
+The service runs its handlers on one event-loop thread, so counters need no lock; a hot-path
+update is a dict lookup and an add. With ``--workers N`` each process counts its own requests
+(Prometheus scrapes whichever worker answers; run one worker per container to aggregate).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Final
+
+#: Upper bounds (seconds) of the request latency histogram.
+BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Metrics:
+    """Request counts and latency by route, predictions by class, model reloads."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], int] = {}
+        # per route: [count per bucket..., +Inf count], sum
+        self.latency: dict[str, list[float]] = {}
+        self.predictions = {"malignant": 0, "benign": 0}
+        self.reloads = {"loaded": 0, "refused": 0}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        hist = self.latency.get(route)
+        if hist is None:
+            hist = self.latency[route] = [0.0] * (len(BUCKETS) + 2)
+        hist[bisect_left(BUCKETS, seconds)] += 1
+        hist[-1] += seconds
+
+    def count_predictions(self, malignant: int, total: int) -> None:
+        self.predictions["malignant"] += malignant
+        self.predictions["benign"] += total - malignant
+
+    def render(self, model_run_id: str | None, model_status: str) -> str:
+        out = [
+            "# HELP bcml_http_requests_total HTTP requests by route, method and status.",
+            "# TYPE bcml_http_requests_total counter",
+        ]
+        for (route, method, status), n in sorted(self.requests.items()):
+            out.append(
+                f'bcml_http_requests_total{{route="{_escape(route)}",method="{method}",'
+                f'status="{status}"}} {n}'
+            )
+        out += [
+            "# HELP bcml_http_request_duration_seconds Request latency by route.",
+            "# TYPE bcml_http_request_duration_seconds histogram",
+        ]
+        for route, hist in sorted(self.latency.items()):
+            label = _escape(route)
+            cumulative = 0
+            for bound, hits in zip((*BUCKETS, float("inf")), hist[:-1], strict=True):
+                cumulative += int(hits)
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                out.append(
+                    f'bcml_http_request_duration_seconds_bucket{{route="{label}",le="{le}"}} '
+                    f"{int(cumulative)}"
+                )
+            out.append(f'bcml_http_request_duration_seconds_sum{{route="{label}"}} {hist[-1]!r}')
+            out.append(
+                f'bcml_http_request_duration_seconds_count{{route="{label}"}} {int(cumulative)}'
+            )
+        out += [
+            "# HELP bcml_predictions_total Rows scored, by predicted class.",
+            "# TYPE bcml_predictions_total counter",
+        ]
+        out += [f'bcml_predictions_total{{label="{k}"}} {v}' for k, v in self.predictions.items()]
+        out += [
+            "# HELP bcml_model_reloads_total Models loaded or refused since start.",
+            "# TYPE bcml_model_reloads_total counter",
+        ]
+        out += [f'bcml_model_reloads_total{{result="{k}"}} {v}' for k, v in self.reloads.items()]
+        out += [
+            "# HELP bcml_model_loaded 1 when a verified model is loaded (the service is ready).",
+            "# TYPE bcml_model_loaded gauge",
+            f"bcml_model_loaded {1 if model_run_id else 0}",
+            "# HELP bcml_model_info The loaded model's run id and the model status.",
+            "# TYPE bcml_model_info gauge",
+            f'bcml_model_info{{run_id="{_escape(model_run_id or "")}",'
+            f'status="{_escape(model_status)}"}} 1',
+        ]
+        return "\n".join(out) + "\n"

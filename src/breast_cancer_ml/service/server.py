@@ -1,0 +1,106 @@
+"""``bcml serve``: run the service with uvicorn (one process, or ``workers`` processes).
+
+The serving process must not load mlflow, pandas or matplotlib: the serving image does not
+ship them, and they cost memory and start-up time. scikit-learn imports pandas whenever it is
+installed (``sklearn.utils.fixes``: ``try: import pandas``), as it is in the dev environment,
+so :func:`isolate_process` makes those imports fail in the server process exactly as they do
+in the serving image, where scikit-learn then runs without pandas as designed.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+
+from breast_cancer_ml.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from breast_cancer_ml.service.boot import QuickStartApp
+
+#: Top-level packages the service never loads: the training stack, and test tools that library
+#: code imports when present (``sklearn.utils._testing`` tries pytest, and then probes BLAS).
+FORBIDDEN: Final = ("mlflow", "pandas", "matplotlib", "pytest", "_pytest")
+_SETTINGS_ENV: Final = "_BCML_SERVE_SETTINGS_JSON"  # settings handed to worker processes
+
+log = logging.getLogger("breast_cancer_ml.service")
+
+
+class _Forbidden(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if fullname.partition(".")[0] in FORBIDDEN:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (not available to the prediction service)",
+                name=fullname,
+            )
+
+
+def isolate_process() -> None:
+    """Make ``import mlflow/pandas/matplotlib/pytest`` fail here, as in the serving image.
+
+    Call it first thing in a server process, before scikit-learn is imported.
+    """
+    loaded = sorted(m for m in FORBIDDEN if m in sys.modules)
+    if loaded:
+        raise RuntimeError(f"{loaded} already imported; isolate_process() must run first")
+    if not any(isinstance(f, _Forbidden) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Forbidden())
+
+
+def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,  # our JSON logging, configured below
+        "access_log": False,  # the service logs requests itself when access_log is set
+        "ws": "none",
+        "lifespan": "on",
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run the service until interrupted (SIGINT/SIGTERM stop it gracefully)."""
+    isolate_process()
+    from breast_cancer_ml.service.log import configure_logging
+
+    configure_logging(settings.log_level)
+    import uvicorn
+
+    if settings.workers == 1:
+        from breast_cancer_ml.service.boot import QuickStartApp
+
+        uvicorn.run(QuickStartApp(settings), **_uvicorn_options(settings))
+        return
+    # Worker processes import the app from a string and rebuild the settings from the env.
+    doc = settings.model_dump(mode="json")
+    if settings.api_key is not None:
+        doc["api_key"] = settings.api_key.get_secret_value()
+    os.environ[_SETTINGS_ENV] = json.dumps(doc)
+    uvicorn.run(
+        "breast_cancer_ml.service.server:app_factory",
+        factory=True,
+        workers=settings.workers,
+        **_uvicorn_options(settings),
+    )
+
+
+def app_factory() -> QuickStartApp:
+    """The app of one worker process (``uvicorn --factory``): settings from ``bcml serve``, or
+    from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
+    isolate_process()
+    from breast_cancer_ml.service.boot import QuickStartApp
+    from breast_cancer_ml.service.log import configure_logging
+
+    raw = os.environ.get(_SETTINGS_ENV)
+    settings = ServeSettings(**json.loads(raw)) if raw else ServeSettings()
+    configure_logging(settings.log_level)
+    return QuickStartApp(settings)

@@ -1,0 +1,41 @@
+"""The Prometheus exposition written by hand, read back with the reference parser."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from breast_cancer_ml.service.metrics import Metrics
+
+
+def test_histogram_buckets_are_cumulative_and_counts_add_up() -> None:
+    m = Metrics()
+    for seconds in (0.0001, 0.0007, 0.003, 0.003, 7.0):
+        m.observe("/predict", "POST", 200, seconds)
+    m.observe("/predict", "POST", 422, 0.0002)
+    m.count_predictions(malignant=2, total=5)
+    families = {f.name: f for f in text_string_to_metric_families(m.render("run-1", "ready"))}
+
+    hist = families["bcml_http_request_duration_seconds"].samples
+    buckets = {s.labels["le"]: s.value for s in hist if s.name.endswith("_bucket")}
+    assert buckets["0.0005"] == 2
+    assert buckets["0.001"] == 3
+    assert buckets["0.005"] == 5
+    assert buckets["2.5"] == 5
+    assert buckets["+Inf"] == 6
+    count = next(s.value for s in hist if s.name.endswith("_count"))
+    total = next(s.value for s in hist if s.name.endswith("_sum"))
+    assert count == 6
+    assert abs(total - 7.007) < 1e-9
+
+    requests = {s.labels["status"]: s.value for s in families["bcml_http_requests"].samples}
+    assert requests == {"200": 5, "422": 1}
+    predictions = {s.labels["label"]: s.value for s in families["bcml_predictions"].samples}
+    assert predictions == {"malignant": 2, "benign": 3}
+    assert families["bcml_model_loaded"].samples[0].value == 1
+
+
+def test_label_values_are_escaped() -> None:
+    m = Metrics()
+    text = m.render('run"with\\quote', "refused")
+    info = {f.name: f for f in text_string_to_metric_families(text)}["bcml_model_info"]
+    assert info.samples[0].labels == {"run_id": 'run"with\\quote', "status": "refused"}
