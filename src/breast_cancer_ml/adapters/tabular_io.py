@@ -69,13 +69,13 @@ class Chunk:
     """Consecutive input rows, features as floats in the model's column order.
 
     ``start`` is the 0-based position of the first row in the input. ``X`` has NaN where a value
-    is missing or not a number; ``not_numeric`` (``None`` when there are none) marks the cells
-    whose text was present but is not a number. ``ids`` is the ``id`` column, if any.
+    is missing or not a number; ``not_numeric`` marks the cells whose text was present but is
+    not a number (so the other NaN are missing values). ``ids`` is the ``id`` column, if any.
     """
 
     start: int
     X: NDArray[np.float64]
-    not_numeric: NDArray[np.bool_] | None
+    not_numeric: NDArray[np.bool_]
     ids: pa.Array | None
 
     @property
@@ -197,12 +197,10 @@ class TableReader:
                     f"{start + first + 1}). Remove it or rename it to a WDBC column."
                 )
         X = np.empty((n, len(self.layout.features)), dtype=np.float64)
-        not_numeric: NDArray[np.bool_] | None = None
+        not_numeric = np.zeros(X.shape, dtype=np.bool_)
         for j, name in enumerate(self.layout.features):
             X[:, j], bad = _floats(batch.column(name), name.strip(), self.where)
-            if bad is not None and bad.any():
-                if not_numeric is None:
-                    not_numeric = np.zeros(X.shape, dtype=np.bool_)
+            if bad is not None:
                 not_numeric[:, j] = bad
         ids = batch.column(self.layout.id) if self.layout.id is not None else None
         if ids is not None and pa.types.is_string(ids.type):

@@ -313,7 +313,7 @@ def make_partition_scorer(
                 continue
             X = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
             packed = frame[_NOT_NUMERIC].to_numpy(dtype=np.int64)
-            not_numeric = ((packed[:, None] >> bits) & 1).astype(bool) if packed.any() else None
+            not_numeric = ((packed[:, None] >> bits) & 1).astype(bool)
             result = score_rows(proba, X, threshold, not_numeric)
             mid = frame[_MID].to_numpy(dtype=np.int64)
             rows = offsets[mid >> _POSITION_BITS] + (mid & mask) + 1
