@@ -227,8 +227,13 @@ class CsvReader(TableReader):
             if source == STDIO:
                 self._stream = sys.stdin.buffer
             else:
-                opener = gzip.open if _is_gzip(source) else open
-                self._owned = self._stream = opener(source, "rb")
+                # Closed by close(): the reader outlives this constructor.
+                opened: Any = (
+                    gzip.open(source, "rb")  # noqa: SIM115
+                    if _is_gzip(source)
+                    else Path(source).open("rb")  # noqa: SIM115
+                )
+                self._owned = self._stream = opened
             header = self._stream.readline()
         except FileNotFoundError:
             raise DataValidationError(f"{where}: no such file.") from None

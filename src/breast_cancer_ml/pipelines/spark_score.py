@@ -82,24 +82,31 @@ class SparkSummary:
 
 def spark_session(master: str, app_name: str = "bcml-predict", **conf: str) -> SparkSession:
     """A SparkSession on ``master``; local masters run the UDF on this very Python."""
+    session_cls = _session_class()
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = session_cls.builder.master(master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # pyspark 4's notice about pandas 3
+            session = builder.getOrCreate()
+    except Exception as exc:  # JVM start-up failures surface as many kinds
+        raise ConfigError(f"cannot start Spark on {master!r}: {exc}") from None
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+def _session_class() -> type[SparkSession]:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise ConfigError(
             "--engine spark needs pyspark and Java 17+: pip install 'breast-cancer-ml[spark]'."
         ) from None
-    if master.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    try:
-        session = builder.getOrCreate()
-    except Exception as exc:  # JVM start-up failures surface as many kinds
-        raise ConfigError(f"cannot start Spark on {master!r}: {exc}") from None
-    session.sparkContext.setLogLevel("WARN")
-    return session
+    return SparkSession
 
 
 def _is_local(path: str) -> bool:
@@ -141,6 +148,7 @@ def run_spark_predict(settings: PredictSettings) -> SparkSummary:
     """``bcml predict --engine spark``: start Spark on ``settings.master``, score, stop."""
     if settings.input == "-" or settings.output == "-":
         raise ConfigError("--engine spark reads and writes paths, not stdin/stdout (-).")
+    owned = _session_class().getActiveSession() is None  # else reuse it, leave it running
     model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
     spark = spark_session(settings.master)
     try:
@@ -153,7 +161,8 @@ def run_spark_predict(settings: PredictSettings) -> SparkSummary:
             strict=settings.strict,
         )
     finally:
-        spark.stop()
+        if owned:
+            spark.stop()
 
 
 def read_input(spark: SparkSession, path: str) -> DataFrame:
@@ -236,7 +245,7 @@ def score_with_spark(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pyspark 4's notice about pandas 3
-        mapped = df.select(*columns).mapInPandas(udf, schema)  # type: ignore[arg-type]
+        mapped = df.select(*columns).mapInPandas(udf, schema)
     scored = mapped.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         bad_rows = scored.filter(F.col(_REASON).isNotNull())
@@ -269,7 +278,7 @@ def score_with_spark(
         run_id=model.run_id,
         threshold=model.threshold,
         model_source=str(model.metadata.get("source", model.folder)),
-        master=spark.sparkContext.master,
+        master=str(spark.sparkContext.master),
         partitions=len(counts),
     )
 
@@ -287,8 +296,8 @@ def _partition_counts(
         aggs.append(F.sum(F.when(filled, 1).otherwise(0)).alias(f"f{j}"))
     rows = df.groupBy(F.spark_partition_id().alias("p")).agg(*aggs).collect()
     counts = {int(r["p"]): int(r["n"]) for r in rows}
-    filled = {name: sum(int(r[f"f{j}"] or 0) for r in rows) for j, name in enumerate(ignored)}
-    return counts, filled
+    n_filled = {name: sum(int(r[f"f{j}"] or 0) for r in rows) for j, name in enumerate(ignored)}
+    return counts, n_filled
 
 
 def make_partition_scorer(

@@ -211,9 +211,14 @@ def test_writer_commits_by_rename_and_leaves_nothing_partial(tmp_path, name):
 def test_writer_failure_keeps_the_previous_file_and_removes_the_partial(tmp_path):
     target = tmp_path / "out.csv"
     target.write_text("previous complete output\n")
-    with pytest.raises(RuntimeError), AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
-        writer.write(_batch(3))
-        raise RuntimeError("boom")
+
+    def fail_mid_write() -> None:
+        with AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
+            writer.write(_batch(3))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_mid_write()
     assert target.read_text() == "previous complete output\n"
     assert list(tmp_path.iterdir()) == [target]
 
