@@ -55,3 +55,7 @@ lock: ## re-resolve requirements/constraints.txt from pyproject.toml
 
 clean: ## remove generated state (.venv, mlflow.db, mlruns/, models/)
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts models .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-batch
+bench-batch: $(STAMP) ## batch scoring benchmark: bcml predict vs mlflow models predict vs pandas
+	$(BIN)/python benchmarks/bench_batch.py

@@ -47,9 +47,8 @@ PANDAS_SCRIPT = textwrap.dedent(
     pipeline = load_latest(Path(models)).pipeline
     frame = pd.read_csv(source)
     proba = pipeline.predict_proba(frame[list(FEATURES)].to_numpy())[:, 1]
-    pd.DataFrame({"id": frame["id"], "probability": proba, "prediction": (proba >= 0.5) * 1}).to_csv(
-        target, index=False
-    )
+    out = pd.DataFrame({"id": frame["id"], "probability": proba, "prediction": proba >= 0.5})
+    out.to_csv(target, index=False)
     """
 )
 
@@ -220,9 +219,8 @@ def main() -> int:
             t0 = time.perf_counter()
             write_synthetic(big, args.big_rows, seed=1)
             size = big.stat().st_size / 1024**2
-            print(
-                f"{args.big_rows:,} rows, {size:,.0f} MB written in {time.perf_counter() - t0:.1f} s"
-            )
+            took = time.perf_counter() - t0
+            print(f"{args.big_rows:,} rows, {size:,.0f} MB written in {took:.1f} s")
             results.append(
                 measure(
                     "bcml predict",
