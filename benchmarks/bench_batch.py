@@ -10,7 +10,10 @@ then scores it, one after the other in fresh processes, with the promoted model 
 
 and, unless ``--skip-big``, ``bcml predict`` alone on 10,000,000 rows (memory must stay flat).
 Each command is timed wall-clock from process start to exit (imports and model loading
-included), and its peak memory is the child's RSS high-water mark from ``wait4(2)``.
+included), and its peak memory is the child's RSS high-water mark from ``wait4(2)``. This
+script imports nothing heavy and writes the data in a separate process: a child's high-water mark
+starts at its parent's (the kernel carries it over from fork to exec), so a parent that had
+generated 10M rows in memory would inflate every measurement.
 
     make run                          # a promoted model in models/latest
     python benchmarks/bench_batch.py  # [--rows N] [--big-rows N] [--skip-big] [--workdir DIR]
@@ -30,8 +33,6 @@ import textwrap
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from breast_cancer_ml.adapters.synthetic import write_synthetic
 
 PANDAS_SCRIPT = textwrap.dedent(
     """
@@ -86,6 +87,19 @@ def measure(tool: str, cmd: list[str], rows: int, cwd: Path) -> Measure:
     )
     print(f"  -> {result}", flush=True)
     return result
+
+
+def generate(path: Path, rows: int, seed: int) -> None:
+    """Write the synthetic CSV in a child process (see the module docstring)."""
+    t0 = time.perf_counter()
+    code = (
+        "import sys; from pathlib import Path; "
+        "from breast_cancer_ml.adapters.synthetic import write_synthetic; "
+        "write_synthetic(Path(sys.argv[1]), int(sys.argv[2]), seed=int(sys.argv[3]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), str(rows), str(seed)], check=True)
+    size = path.stat().st_size / 1024**2
+    print(f"{rows:,} rows, {size:,.0f} MB written in {time.perf_counter() - t0:.1f} s")
 
 
 def machine() -> dict[str, str]:
@@ -153,10 +167,7 @@ def main() -> int:
     info = machine()
     try:
         source = work / "in.csv"
-        t0 = time.perf_counter()
-        write_synthetic(source, args.rows, seed=0)
-        size = source.stat().st_size / 1024**2
-        print(f"{args.rows:,} rows, {size:,.0f} MB written in {time.perf_counter() - t0:.1f} s")
+        generate(source, args.rows, seed=0)
         script = work / "pandas_predict.py"
         script.write_text(PANDAS_SCRIPT)
         results = [
@@ -216,11 +227,7 @@ def main() -> int:
         source.unlink()
         if not args.skip_big:
             big = work / "big.csv"
-            t0 = time.perf_counter()
-            write_synthetic(big, args.big_rows, seed=1)
-            size = big.stat().st_size / 1024**2
-            took = time.perf_counter() - t0
-            print(f"{args.big_rows:,} rows, {size:,.0f} MB written in {took:.1f} s")
+            generate(big, args.big_rows, seed=1)
             results.append(
                 measure(
                     "bcml predict",

@@ -160,6 +160,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except Terminated:
         print("terminated: no output written", file=sys.stderr)
         return 143
+    except BrokenPipeError:  # `--output - | head`: the reader stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("stopped: the reader of stdout closed the pipe", file=sys.stderr)
+        return 141
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0
