@@ -245,7 +245,11 @@ class CsvReader(TableReader):
         super().__init__(where, layout, chunk_size)
         self._block = min(max(chunk_size * _CSV_BYTES_PER_ROW, 1 << 16), 64 << 20)
         wanted = [*layout.features, *([layout.id] if layout.id else []), *layout.ignored]
-        self._read = pcsv.ReadOptions(column_names=self._names)
+        # pyarrow parses the pieces of one block in parallel: four per block keeps two cores
+        # busy on the per-block parse without reading further ahead (which costs memory).
+        self._read = pcsv.ReadOptions(
+            column_names=self._names, block_size=max(self._block // 4, 1 << 16)
+        )
         self._typed = pcsv.ConvertOptions(
             column_types={
                 name: pa.float64() if name in layout.features else pa.string() for name in wanted
