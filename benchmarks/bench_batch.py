@@ -64,6 +64,7 @@ class Measure:
     seconds: float
     rows_per_second: float
     peak_rss_mb: float
+    cpu_seconds: float
     exit_code: int
 
 
@@ -96,6 +97,7 @@ def measure_once(tool: str, cmd: list[str], rows: int, cwd: Path) -> Measure:
         seconds=round(seconds, 2),
         rows_per_second=round(rows / seconds),
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
         exit_code=proc.returncode,
     )
     print(f"  -> {result}", flush=True)
@@ -140,15 +142,15 @@ def machine() -> dict[str, str]:
 def table(results: list[Measure], reference: str) -> str:
     ref = next((r for r in results if r.tool == reference and r.exit_code == 0), None)
     lines = [
-        "| tool | rows | time (s) | rows/s | peak RSS (MB) | speed vs mlflow |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| tool | rows | time (s) | rows/s | peak RSS (MB) | CPU (s) | rows/s vs mlflow |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         speed = f"{r.rows_per_second / ref.rows_per_second:.1f}x" if ref else "n/a"
         status = "" if r.exit_code == 0 else f" (exit {r.exit_code})"
         lines.append(
             f"| {r.tool}{status} | {r.rows:,} | {r.seconds:.2f} | {r.rows_per_second:,} | "
-            f"{r.peak_rss_mb:,.0f} | {speed} |"
+            f"{r.peak_rss_mb:,.0f} | {r.cpu_seconds:.1f} | {speed} |"
         )
     return "\n".join(lines)
 
