@@ -1,8 +1,9 @@
 """Streaming CSV/Parquet input and atomic CSV/Parquet output for batch scoring (pyarrow).
 
 Readers yield :class:`Chunk` objects of at most ``chunk_size`` rows, so memory stays flat
-whatever the file size: CSV through pyarrow's streaming reader (``pyarrow.csv.open_csv``, which
-parses blocks on a thread pool), Parquet through ``ParquetFile.iter_batches``. The layout is the
+whatever the file size: CSV as blocks of whole lines, each parsed by pyarrow on all cores (see
+:class:`CsvReader` for why not ``pyarrow.csv.open_csv``), Parquet through
+``ParquetFile.iter_batches``. The layout is the
 training data's: the 30 WDBC feature columns in any order, ``id`` kept, ``diagnosis`` ignored,
 other columns allowed only when empty (Kaggle's trailing unnamed column).
 

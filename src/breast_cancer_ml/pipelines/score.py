@@ -137,8 +137,6 @@ def _check_paths(settings: PredictSettings, rejects: str) -> None:
                 raise ConfigError(
                     f"--output {settings.output} is the input file; choose another name."
                 )
-    if table_format(settings.input) == "parquet" and settings.input == STDIO:  # pragma: no cover
-        raise ConfigError("Parquet cannot be read from stdin.")
     if rejects == STDIO or table_format(rejects) != "csv":
         raise ConfigError(f"--rejects {rejects}: the reject file is a .csv file.")
     if rejects in (settings.output, settings.input):
