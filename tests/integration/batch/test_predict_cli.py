@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 from pathlib import Path
 
@@ -219,3 +220,46 @@ def test_unknown_registry_alias_is_a_model_store_error(trained, csv_input, tmp_p
     )
     assert code == 4
     assert "models:/breast-cancer-classifier@nope" in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_real_terminal(trained, csv_input, tmp_path):
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [
+                *BCML,
+                "predict",
+                "--models-dir",
+                str(trained.models_dir),
+                "--input",
+                str(csv_input),
+                "--output",
+                str(tmp_path / "o.csv"),
+            ],
+            stderr=follower,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    text = b"".join(chunks).decode()
+    # the progress line redraws itself with a carriage return: "\r        3,000 rows  ... rows/s"
+    assert re.search(r"\r +3,000 rows +[\d,]+ rows/s", text), text
