@@ -18,12 +18,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def big_csv(tmp_path_factory) -> Path:
-    # Small chunks make this run for seconds: long enough to be caught mid-way.
     return write_synthetic(tmp_path_factory.mktemp("big") / "big.csv", 200_000, seed=3)
 
 
 def start(
-    trained: Trained, source: Path, out: Path, chunk_size: int = 64
+    trained: Trained, source: str, out: Path, chunk_size: int = 8192, **popen: object
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -32,22 +31,23 @@ def start(
             "--models-dir",
             str(trained.models_dir),
             "--input",
-            str(source),
+            source,
             "--output",
             str(out),
             "--chunk-size",
-            "64",
+            str(chunk_size),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        **popen,
     )
 
 
-def wait_for_partial(proc: subprocess.Popen[bytes], folder: Path, min_bytes: int = 50_000) -> Path:
+def wait_for_partial(proc: subprocess.Popen[bytes], folder: Path, min_bytes: int) -> Path:
     """Block until the run has written part of its output (a real mid-run state)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        partial = [p for p in folder.glob("scores.csv.*.partial") if p.stat().st_size > min_bytes]
+        partial = [p for p in folder.glob("scores.csv.*.partial") if p.stat().st_size >= min_bytes]
         if partial:
             return partial[0]
         assert proc.poll() is None, "bcml predict ended before it could be interrupted"
@@ -59,19 +59,28 @@ def wait_for_partial(proc: subprocess.Popen[bytes], folder: Path, min_bytes: int
 def test_killed_run_leaves_no_output_and_keeps_the_previous_one(trained, big_csv, tmp_path, sig):
     out = tmp_path / "scores.csv"
     out.write_text("previous complete output\n")
-    proc = start(trained, big_csv, out)
-    partial = wait_for_partial(proc, tmp_path)
+    # The input arrives on stdin and the pipe stays open: the run has scored and written the
+    # first half and waits for more, so the signal always lands mid-run.
+    lines = big_csv.read_bytes().split(b"\n")
+    first_half = b"\n".join(lines[:100_001]) + b"\n"
+    proc = start(trained, "-", out, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(first_half)
+    proc.stdin.flush()
+    partial = wait_for_partial(proc, tmp_path, min_bytes=1_000_000)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    proc.stdin.close()
+    err = proc.stderr.read() if proc.stderr else b""
+    proc.wait(timeout=60)
+    expected_code = -signal.SIGKILL if sig == signal.SIGKILL else 143
+    assert proc.returncode == expected_code, err.decode()[-2000:]
     assert out.read_text() == "previous complete output\n"
     assert not (tmp_path / "scores.rejects.csv").exists()
     if sig == signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL
         # What is left is named as unfinished; the next run starts from scratch.
         assert partial.exists()
         assert partial.name.endswith(".partial")
     else:
-        assert proc.returncode == 143
         assert b"terminated: no output written" in err
         assert list(tmp_path.iterdir()) == [out]
 
@@ -79,7 +88,7 @@ def test_killed_run_leaves_no_output_and_keeps_the_previous_one(trained, big_csv
 def test_uninterrupted_run_replaces_the_output_whole(trained, big_csv, tmp_path):
     out = tmp_path / "scores.csv"
     out.write_text("previous complete output\n")
-    proc = start(trained, big_csv, out, chunk_size=8192)
+    proc = start(trained, str(big_csv), out)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     with out.open() as fh:
