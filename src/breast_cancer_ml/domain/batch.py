@@ -9,6 +9,7 @@ a value is missing or not a number.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -166,4 +167,36 @@ def row_reasons(
     return reasons
 
 
-__all__ = ["LABELS", "RowsScored", "row_reasons", "score_rows"]
+def features_from_records(
+    rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...] = FEATURES
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """``(X, not_numeric)`` for :func:`score_rows` from JSON-like rows (``{"radius_mean": 17.99,
+    ...}``), e.g. an API batch request. A missing key or ``None`` is NaN (missing); a number is
+    taken as is; text is parsed (``" 1.5"`` -> 1.5); anything else (``"abc"``, ``True``, a list)
+    is NaN and marked not numeric. Extra keys are ignored."""
+    X = np.full((len(rows), len(columns)), np.nan)
+    not_numeric = np.zeros(X.shape, dtype=np.bool_)
+    for i, row in enumerate(rows):
+        for j, column in enumerate(columns):
+            value = row.get(column)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                not_numeric[i, j] = True
+                continue
+            if isinstance(value, str):
+                text = value.strip()
+                if not text:
+                    continue
+                try:
+                    if "_" in text:  # float() reads "1_0" as 10
+                        raise ValueError(text)
+                    X[i, j] = float(text)
+                except ValueError:
+                    not_numeric[i, j] = True
+                continue
+            X[i, j] = float(value)
+    return X, not_numeric
+
+
+__all__ = ["LABELS", "RowsScored", "features_from_records", "row_reasons", "score_rows"]

@@ -94,3 +94,30 @@ def test_wrong_shape_is_refused(fitted):
     pipeline, _ = fitted
     with pytest.raises(ValueError, match=r"expected an \(n, 30\) array"):
         score_rows(proba_function(pipeline), np.zeros((2, 29)))
+
+
+def test_features_from_json_like_records(fitted):
+    from breast_cancer_ml.domain.batch import features_from_records
+    from breast_cancer_ml.domain.schema import FEATURES
+
+    pipeline, X = fitted
+    good = dict(zip(FEATURES, X[0].tolist(), strict=True))
+    rows = [
+        good,
+        {**good, "radius_mean": "abc", "extra": "ignored"},
+        {**good, "texture_mean": None},
+        {k: v for k, v in good.items() if k != "area_mean"},
+        {**good, "smoothness_mean": " 0.5 ", "symmetry_mean": True},
+    ]
+    values, not_numeric = features_from_records(rows)
+    np.testing.assert_array_equal(values[0], X[0])
+    assert np.argwhere(not_numeric).tolist() == [[1, 0], [4, FEATURES.index("symmetry_mean")]]
+    assert values[4, FEATURES.index("smoothness_mean")] == 0.5
+    result = score_rows(proba_function(pipeline), values, 0.5, not_numeric)
+    assert result.reasons == [
+        "radius_mean: not a number",
+        "texture_mean: missing or NaN",
+        "area_mean: missing or NaN",
+        "symmetry_mean: not a number",
+    ]
+    assert result.rejected.tolist() == [1, 2, 3, 4]
