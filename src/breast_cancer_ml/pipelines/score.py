@@ -39,6 +39,8 @@ from breast_cancer_ml.errors import ConfigError, DataValidationError
 from breast_cancer_ml.settings import PredictSettings
 
 DEFAULT_STDOUT_REJECTS = "bcml-rejects.csv"
+#: prediction -> label as an Arrow array: ``take`` labels a chunk without a Python loop.
+_LABELS = pa.array(LABELS.tolist(), type=pa.string())
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def output_batch(
         [
             ids,
             pa.array(result.scored.prediction, type=pa.int64()),
-            pa.array(LABELS[result.scored.prediction], type=pa.string()),
+            _LABELS.take(pa.array(result.scored.prediction)),
             pa.array(result.scored.probability, type=pa.float64()),
             pa.repeat(pa.scalar(model.run_id, type=pa.string()), n),
         ],
