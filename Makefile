@@ -113,3 +113,7 @@ lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/li
 	  .lock-tools/bin/python -m pip freeze --disable-pip-version-check; } > requirements/deploy-tools.new
 	mv requirements/deploy-tools.new requirements/deploy-tools.txt && rm -rf .lock-tools
 	cd deployment/lint && npm install --package-lock-only --no-audit --no-fund
+
+.PHONY: bench-batch
+bench-batch: $(STAMP) ## batch scoring benchmark: bcml predict vs mlflow models predict vs pandas
+	$(BIN)/python benchmarks/bench_batch.py

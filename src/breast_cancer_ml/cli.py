@@ -169,6 +169,69 @@ def _add_serve_parser(sub: Any) -> None:
     serve.set_defaults(handler=_cmd_serve)
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from breast_cancer_ml.settings import PredictSettings, load_settings
+
+    settings = load_settings(
+        PredictSettings, args.config, **_settings_overrides(args, PredictSettings)
+    )
+    if settings.engine == "spark":
+        from breast_cancer_ml.pipelines.spark_score import run_spark_predict
+
+        spark_summary = run_spark_predict(settings)
+        for line in spark_summary.lines():
+            print(line, file=sys.stderr)
+        return 0
+
+    from breast_cancer_ml.pipelines.score import Terminated, run_predict
+
+    try:
+        summary = run_predict(settings)
+    except KeyboardInterrupt:
+        print("interrupted: no output written", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("terminated: no output written", file=sys.stderr)
+        return 143
+    except BrokenPipeError:  # `--output - | head`: the reader stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("stopped: the reader of stdout closed the pipe", file=sys.stderr)
+        return 141
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _add_predict_parser(sub: Any) -> None:
+    from breast_cancer_ml.settings import PredictSettings
+
+    predict = sub.add_parser(
+        "predict",
+        help="score a CSV/Parquet file (any size) with the promoted model",
+        description="Score every row of a CSV or Parquet file in the training layout "
+        "(diagnosis optional and ignored, id kept) in chunks, with flat memory. Writes id, "
+        "prediction, prediction_label, probability and model_version (the run id) in input "
+        "order; invalid rows go to a reject file. Exit 2 on invalid input (or the first "
+        "invalid row with --strict), 4 on a model store problem.",
+    )
+    predict.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help=PredictSettings.model_fields["input"].description,
+    )
+    predict.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help=PredictSettings.model_fields["output"].description,
+    )
+    add_settings_arguments(predict, PredictSettings, skip=("input", "output"))
+    predict.set_defaults(handler=_cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from breast_cancer_ml.settings import TrainSettings
 
@@ -200,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(handler=_cmd_ui)
     _add_serve_parser(sub)
     _add_deploy_parser(sub)
+
+    _add_predict_parser(sub)
     return parser
 
 

@@ -151,6 +151,48 @@ class ServeSettings(BaseSettings):
 
     _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
 
+
+class PredictSettings(BaseSettings):
+    """Settings of ``bcml predict`` (batch scoring). Environment prefix ``BCML_PREDICT_``, so
+    ``BCML_MODEL`` (training's estimator name) never leaks in as the model to score with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BCML_PREDICT_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    input: str = Field(
+        min_length=1,
+        description="CSV (.csv, .csv.gz) or Parquet file in the training layout; - for stdin. "
+        "Spark engine: a file or a folder of parts.",
+    )
+    output: str = Field(
+        min_length=1,
+        description="Where predictions go (.csv, .csv.gz, .parquet); - for stdout. "
+        "Spark engine: a folder.",
+    )
+    model: str | None = Field(
+        None,
+        description="Model folder (promoted, models dir or MLflow model) or "
+        "models:/<name>@<alias>; default: MODELS_DIR/latest.",
+    )
+    models_dir: Path = Field(Path("models"), description="Model store holding latest/.")
+    chunk_size: int = Field(
+        8_192, ge=1, le=10_000_000, description="Rows scored at a time (memory stays flat)."
+    )
+    strict: bool = Field(False, description="Stop at the first invalid row with exit code 2.")
+    rejects: str | None = Field(
+        None,
+        description="Reject file (row, id, reason); default: OUTPUT with .rejects.csv "
+        "(bcml-rejects.csv when OUTPUT is -).",
+    )
+    engine: Literal["local", "spark"] = Field(
+        "local", description="local (streaming, one process) or spark (pyspark, [spark] extra)."
+    )
+    master: str = Field("local[*]", description="Spark master URL (engine spark only).")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI for models:/ URIs; else MLFLOW_TRACKING_URI."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

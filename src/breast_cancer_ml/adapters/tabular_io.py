@@ -1,0 +1,482 @@
+"""Streaming CSV/Parquet input and atomic CSV/Parquet output for batch scoring (pyarrow).
+
+Readers yield :class:`Chunk` objects of at most ``chunk_size`` rows, so memory stays flat
+whatever the file size: CSV as blocks of whole lines, each parsed by pyarrow on all cores (see
+:class:`CsvReader` for why not ``pyarrow.csv.open_csv``), Parquet through
+``ParquetFile.iter_batches``. The layout is the
+training data's: the 30 WDBC feature columns in any order, ``id`` kept, ``diagnosis`` ignored,
+other columns allowed only when empty (Kaggle's trailing unnamed column).
+
+Writers write to ``<name>.<pid>.partial`` beside the target and rename it over the target only
+on :meth:`AtomicTableWriter.commit`, so an interrupted run never leaves a truncated file under the
+name of a complete one. ``-`` means stdin/stdout, CSV only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from breast_cancer_ml.domain.schema import FEATURES, ID_COLUMN, LABEL_COLUMN
+from breast_cancer_ml.errors import ConfigError, DataValidationError
+
+STDIO = "-"
+Format = Literal["csv", "parquet"]
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+#: Bytes of CSV text per row assumed when sizing pyarrow's parse blocks from ``chunk_size``.
+_CSV_BYTES_PER_ROW = 128
+
+
+def table_format(name: str) -> Format:
+    """``"csv"`` or ``"parquet"`` from a file name's extension; ``-`` (stdin/stdout) is CSV."""
+    if name == STDIO:
+        return "csv"
+    lower = name.lower().rstrip("/")
+    for suffix, fmt in sorted(_SUFFIXES.items(), key=lambda kv: -len(kv[0])):
+        if lower.endswith(suffix):
+            return fmt
+    raise ConfigError(
+        f"{name}: unknown file type. Use a .csv, .csv.gz or .parquet file name, "
+        f"or - for CSV on stdin/stdout."
+    )
+
+
+def _is_gzip(name: str) -> bool:
+    return name.lower().endswith(".gz")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive input rows, features as floats in the model's column order.
+
+    ``start`` is the 0-based position of the first row in the input. ``X`` has NaN where a value
+    is missing or not a number; ``not_numeric`` marks the cells whose text was present but is
+    not a number (so the other NaN are missing values). ``ids`` is the ``id`` column, if any.
+    """
+
+    start: int
+    X: NDArray[np.float64]
+    not_numeric: NDArray[np.bool_]
+    ids: pa.Array | None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the columns the scorer needs are in the input (actual names, as in the file)."""
+
+    features: tuple[str, ...]
+    id: str | None
+    ignored: tuple[str, ...]  # must be empty in every row
+
+
+def resolve_layout(names: list[str], where: str, columns: tuple[str, ...] = FEATURES) -> Layout:
+    """Match the input's column names (surrounding spaces ignored) to the expected ones."""
+    stripped: dict[str, str] = {}
+    for name in names:
+        key = name.strip().lstrip("\ufeff")
+        if key in stripped and key:
+            raise DataValidationError(f"{where}: column {key!r} appears more than once.")
+        stripped[key] = name
+    missing = [c for c in columns if c not in stripped]
+    if missing:
+        raise DataValidationError(
+            f"{where}: missing column(s) {missing}. Expected the 30 WDBC feature columns "
+            f"(Kaggle names, e.g. 'radius_mean', 'concave points_mean'); 'id' is optional and "
+            f"'diagnosis' is ignored."
+        )
+    known = {*columns, ID_COLUMN, LABEL_COLUMN}
+    return Layout(
+        features=tuple(stripped[c] for c in columns),
+        id=stripped.get(ID_COLUMN),
+        ignored=tuple(name for key, name in stripped.items() if key not in known),
+    )
+
+
+def _floats(values: pa.Array, column: str, where: str) -> tuple[NDArray[np.float64], Any]:
+    """A float64 numpy copy of ``values`` (null -> NaN) and a not-a-number mask or ``None``."""
+    kind = values.type
+    if pa.types.is_null(kind):
+        return np.full(len(values), np.nan), None
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind):
+        out = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(out, dtype=np.float64), None
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise DataValidationError(
+            f"{where}: column {column!r} has type {kind}; expected numbers (or their text)."
+        )
+    for candidate in (values, pc.utf8_trim_whitespace(values)):
+        with contextlib.suppress(pa.ArrowInvalid):
+            cast = pc.cast(candidate, pa.float64()).to_numpy(zero_copy_only=False)
+            return np.asarray(cast, dtype=np.float64), None
+    # Some cells are not numbers: parse this column of this chunk one value at a time.
+    texts = values.to_pylist()
+    out = np.full(len(texts), np.nan)
+    bad = np.zeros(len(texts), dtype=np.bool_)
+    for i, text in enumerate(texts):
+        if text is None or not text.strip():
+            continue
+        try:
+            if "_" in text:  # Python's float() reads "1_0" as 10; a CSV number never has one
+                raise ValueError(text)
+            out[i] = float(text)
+        except ValueError:
+            bad[i] = True
+    return out, bad
+
+
+def _filled(values: pa.Array) -> pa.Array:
+    """A boolean array: True where a cell holds something (not null, not blank text)."""
+    valid = pc.is_valid(values)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+        return pc.and_(valid, pc.invert(pc.fill_null(blank, True)))
+    return valid
+
+
+class TableReader:
+    """Iterate over an input table as :class:`Chunk` objects. Use as a context manager."""
+
+    def __init__(self, where: str, layout: Layout, chunk_size: int) -> None:
+        self.where = where
+        self.layout = layout
+        self.chunk_size = chunk_size
+        self.total_rows: int | None = None
+        self.id_type: pa.DataType = pa.string()
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the input (a no-op unless a subclass holds something)."""
+
+    def __enter__(self) -> TableReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Chunk]:
+        start = 0
+        for big in self._batches():
+            for offset in range(0, big.num_rows, self.chunk_size):
+                batch = big.slice(offset, self.chunk_size)
+                yield self._chunk(batch, start)
+                start += batch.num_rows
+
+    def _chunk(self, batch: pa.RecordBatch, start: int) -> Chunk:
+        n = batch.num_rows
+        for name in self.layout.ignored:
+            filled = _filled(batch.column(name))
+            if pc.any(filled).as_py():
+                first = int(np.flatnonzero(filled.to_numpy(zero_copy_only=False))[0])
+                raise DataValidationError(
+                    f"{self.where}: unknown column {name.strip()!r} has values (first at row "
+                    f"{start + first + 1}). Remove it or rename it to a WDBC column."
+                )
+        X = np.empty((n, len(self.layout.features)), dtype=np.float64)
+        not_numeric = np.zeros(X.shape, dtype=np.bool_)
+        for j, name in enumerate(self.layout.features):
+            X[:, j], bad = _floats(batch.column(name), name.strip(), self.where)
+            if bad is not None:
+                not_numeric[:, j] = bad
+        ids = batch.column(self.layout.id) if self.layout.id is not None else None
+        if ids is not None and pa.types.is_string(ids.type):
+            ids = pc.utf8_trim_whitespace(ids)
+        return Chunk(start=start, X=X, not_numeric=not_numeric, ids=ids)
+
+
+class CsvReader(TableReader):
+    """A CSV file, ``.csv.gz`` file or stdin (``-``), parsed one block of lines at a time.
+
+    The text is read in blocks of about ``chunk_size`` rows, cut after the last newline, and
+    each block is parsed by ``pyarrow.csv.read_csv`` (multi-threaded) with the features typed
+    as float64. Cutting the blocks here, rather than using pyarrow's streaming reader, bounds
+    memory (that reader parses many blocks ahead), isolates a block with a non-numeric value
+    (only that block is parsed again as text) and gives exact line numbers for errors. Like
+    pyarrow's default, values must not contain newlines.
+    """
+
+    def __init__(self, source: str, chunk_size: int, columns: tuple[str, ...] = FEATURES) -> None:
+        where = "stdin" if source == STDIO else source
+        self._owned: IO[bytes] | None = None
+        self._stream: IO[bytes]
+        try:
+            if source == STDIO:
+                self._stream = sys.stdin.buffer
+            else:
+                # Closed by close(): the reader outlives this constructor.
+                opened: Any = (
+                    gzip.open(source, "rb")  # noqa: SIM115
+                    if _is_gzip(source)
+                    else Path(source).open("rb")  # noqa: SIM115
+                )
+                self._owned = self._stream = opened
+            header = self._stream.readline()
+        except FileNotFoundError:
+            raise DataValidationError(f"{where}: no such file.") from None
+        except (OSError, EOFError) as exc:
+            self.close()
+            raise DataValidationError(f"{where}: cannot read the file ({exc}).") from None
+        self._names = _parse_header(header, where)
+        layout = resolve_layout(self._names, where, columns)
+        super().__init__(where, layout, chunk_size)
+        self._block = min(max(chunk_size * _CSV_BYTES_PER_ROW, 1 << 16), 64 << 20)
+        wanted = [*layout.features, *([layout.id] if layout.id else []), *layout.ignored]
+        # pyarrow parses the pieces of one block in parallel: four per block keeps two cores
+        # busy on the per-block parse without reading further ahead (which costs memory).
+        self._read = pcsv.ReadOptions(
+            column_names=self._names, block_size=max(self._block // 4, 1 << 16)
+        )
+        self._typed = pcsv.ConvertOptions(
+            column_types={
+                name: pa.float64() if name in layout.features else pa.string() for name in wanted
+            },
+            include_columns=wanted,
+            strings_can_be_null=True,
+        )
+        self._text = pcsv.ConvertOptions(
+            column_types=dict.fromkeys(wanted, pa.string()),
+            include_columns=wanted,
+            strings_can_be_null=True,
+        )
+
+    def _blocks(self) -> Iterator[tuple[int, bytes]]:
+        """``(line number of the block's first line, whole lines of text)``."""
+        line = 2  # the header is line 1
+        rest = b""
+        while True:
+            try:
+                data = self._stream.read(self._block)
+            except (OSError, EOFError) as exc:
+                raise DataValidationError(f"{self.where}: cannot read the file ({exc}).") from None
+            if not data:
+                if rest.strip():
+                    yield line, rest
+                return
+            buffer = rest + data
+            cut = buffer.rfind(b"\n") + 1
+            if cut == 0:  # no newline yet: a very long line; keep reading
+                rest = buffer
+                continue
+            block, rest = buffer[:cut], buffer[cut:]
+            yield line, block
+            line += block.count(b"\n")
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for line, block in self._blocks():
+            try:
+                table = self._parse(block, self._typed)
+            except pa.ArrowInvalid as exc:
+                if "conversion error" not in str(exc):
+                    raise self._structure_error(line, block, exc) from None
+                # A value that is not a number: read this block's features as text; the
+                # reader marks those cells and the rows go to the rejects.
+                table = self._parse(block, self._text)
+            if table.num_rows:
+                yield from table.combine_chunks().to_batches()
+
+    def _parse(self, block: bytes, convert: pcsv.ConvertOptions) -> pa.Table:
+        return pcsv.read_csv(
+            pa.BufferReader(block), read_options=self._read, convert_options=convert
+        )
+
+    def _structure_error(
+        self, line: int, block: bytes, exc: pa.ArrowInvalid
+    ) -> DataValidationError:
+        expected = len(self._names)
+        text = block.decode("utf-8", errors="replace").splitlines()
+        for offset, row in enumerate(csv.reader(text)):
+            if row and len(row) != expected:
+                return DataValidationError(
+                    f"{self.where}: line {line + offset} has {len(row)} field(s); the header "
+                    f"has {expected}. Fix or remove that line."
+                )
+        return _csv_error(self.where, exc)
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+
+def _parse_header(line: bytes, where: str) -> list[str]:
+    if not line.strip():
+        raise DataValidationError(f"{where}: the file is empty; expected a CSV with a header row.")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataValidationError(f"{where}: not a UTF-8 text file; expected a CSV.") from None
+    return next(csv.reader(io.StringIO(text)))
+
+
+def _csv_error(where: str, exc: pa.ArrowInvalid) -> DataValidationError:
+    message = str(exc).replace("\n", " ")
+    return DataValidationError(f"{where}: not a well-formed CSV ({message}).")
+
+
+class ParquetReader(TableReader):
+    """A Parquet file, read one row group slice at a time."""
+
+    def __init__(self, source: str, chunk_size: int, columns: tuple[str, ...] = FEATURES) -> None:
+        try:
+            self._file = pq.ParquetFile(source)
+        except FileNotFoundError:
+            raise DataValidationError(f"{source}: no such file.") from None
+        except (OSError, pa.ArrowException) as exc:
+            raise DataValidationError(f"{source}: not a readable Parquet file ({exc}).") from None
+        schema = self._file.schema_arrow
+        layout = resolve_layout(list(schema.names), source, columns)
+        super().__init__(source, layout, chunk_size)
+        self.total_rows = self._file.metadata.num_rows
+        if layout.id is not None:
+            self.id_type = schema.field(layout.id).type
+        self._columns = [*layout.features, *([layout.id] if layout.id else []), *layout.ignored]
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._file.iter_batches(batch_size=self.chunk_size, columns=self._columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataValidationError(f"{self.where}: cannot read the file ({exc}).") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def open_reader(source: str, chunk_size: int, columns: tuple[str, ...] = FEATURES) -> TableReader:
+    """A reader for ``source`` (format from the extension; ``-`` is CSV on stdin)."""
+    if table_format(source) == "parquet":
+        return ParquetReader(source, chunk_size, columns)
+    return CsvReader(source, chunk_size, columns)
+
+
+#: Columns of the scored output, in order.
+OUTPUT_COLUMNS = ("id", "prediction", "prediction_label", "probability", "model_version")
+#: Columns of the reject file: 1-based data row (the header is not a row), id, reason.
+REJECT_COLUMNS = ("row", "id", "reason")
+
+
+def output_schema(id_type: pa.DataType) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", id_type),
+            pa.field("prediction", pa.int64()),
+            pa.field("prediction_label", pa.string()),
+            pa.field("probability", pa.float64()),
+            pa.field("model_version", pa.string()),
+        ]
+    )
+
+
+REJECT_SCHEMA = pa.schema(
+    [pa.field("row", pa.int64()), pa.field("id", pa.string()), pa.field("reason", pa.string())]
+)
+
+
+def partial_path(target: Path) -> Path:
+    """The temporary name ``target`` is written under until it is complete."""
+    return target.with_name(f"{target.name}.{os.getpid()}.partial")
+
+
+class AtomicTableWriter:
+    """Write record batches as CSV or Parquet to ``target`` atomically (or to stdout: ``-``).
+
+    Batches go to :func:`partial_path`; :meth:`commit` fsyncs and renames it over ``target``;
+    :meth:`abort` (or leaving the ``with`` block on an exception) deletes it.
+    """
+
+    def __init__(self, target: str, schema: pa.Schema) -> None:
+        self.target = target
+        self.schema = schema
+        self.fmt = table_format(target)
+        self.rows = 0
+        self._path: Path | None = None
+        self._stream: pa.NativeFile | None = None
+        sink: Any
+        if target == STDIO:
+            sink = sys.stdout.buffer
+        else:
+            final = Path(target)
+            if final.is_dir():
+                raise ConfigError(f"{target} is a folder; give a file name for the output.")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._path = partial_path(final)
+            compression = "gzip" if _is_gzip(target) and self.fmt == "csv" else None
+            sink = self._stream = pa.output_stream(str(self._path), compression=compression)
+        self._writer: pcsv.CSVWriter | pq.ParquetWriter
+        if self.fmt == "parquet":
+            self._writer = pq.ParquetWriter(sink, schema)
+        else:
+            options = pcsv.WriteOptions(quoting_style="needed")
+            self._writer = pcsv.CSVWriter(sink, schema, write_options=options)
+        self._open = True
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            self._writer.close()
+            if self._stream is not None:
+                self._stream.close()
+
+    def commit(self) -> None:
+        """Finish the file and give it its final name."""
+        self._close()
+        if self._path is None:
+            sys.stdout.buffer.flush()
+            return
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._path.replace(self.target)
+        dir_fd = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._path = None
+
+    def abort(self) -> None:
+        """Drop the unfinished file."""
+        with contextlib.suppress(Exception):
+            self._close()
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+            self._path = None
+
+    def __enter__(self) -> AtomicTableWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif self._path is not None or self._open:
+            self.abort()  # left without commit(): nothing is published

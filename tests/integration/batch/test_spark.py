@@ -1,0 +1,159 @@
+"""`bcml predict --engine spark` in local mode, compared row by row with the local engine.
+
+One SparkSession serves the whole module (JVM start-up dominates); `run_spark_predict` reuses
+an active session and leaves it running.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from breast_cancer_ml.adapters.synthetic import synthetic_table
+from breast_cancer_ml.cli import main
+
+from .conftest import Trained
+
+pyspark = pytest.importorskip("pyspark", reason="the [spark] extra is not installed")
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+BAD = {3: ("radius_mean", "x1"), 1_234: ("area_se", ""), 4_000: ("texture_worst", "-2")}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from breast_cancer_ml.pipelines.spark_score import spark_session
+
+    session = spark_session(
+        "local[2]",
+        "bcml-tests",
+        **{
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            # small input splits, so one test file is scored as several partitions
+            "spark.sql.files.maxPartitionBytes": "262144",
+            "spark.sql.files.openCostInBytes": "0",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def csv_input(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spark-in") / "cases.csv"
+    pcsv.write_csv(synthetic_table(5_000, seed=11), path)
+    lines = path.read_text().splitlines()
+    header = next(csv.reader([lines[0]]))
+    for row, (column, text) in BAD.items():
+        cells = lines[row + 1].split(",")
+        cells[header.index(column)] = text
+        lines[row + 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def spark_parts(folder: Path, fmt: str) -> pa.Table:
+    """A Spark output folder read back part by part in name order (= partition order)."""
+    parts = sorted(folder.glob(f"part-*.{fmt}" if fmt == "csv" else "part-*.parquet"))
+    assert parts, f"no part files in {folder}"
+    read = pcsv.read_csv if fmt == "csv" else pq.read_table
+    return pa.concat_tables([read(p) for p in parts])
+
+
+def bcml(trained: Trained, *args: str) -> int:
+    return main(["predict", "--models-dir", str(trained.models_dir), *args])
+
+
+def assert_same_scores(local: pa.Table, distributed: pa.Table) -> None:
+    assert distributed.column_names == local.column_names
+    for name in ("id", "prediction", "prediction_label", "model_version"):
+        assert distributed.column(name).to_pylist() == local.column(name).to_pylist(), name
+    np.testing.assert_allclose(
+        distributed.column("probability").to_numpy(),
+        local.column("probability").to_numpy(),
+        rtol=0,
+        atol=1e-14,  # BLAS sums in an order that depends on the batch size
+    )
+
+
+def test_spark_matches_the_local_engine_row_by_row(spark, trained, csv_input, tmp_path, capsys):
+    assert bcml(trained, "--input", str(csv_input), "--output", str(tmp_path / "local.csv")) == 0
+    capsys.readouterr()
+    out = tmp_path / "spark.parquet"
+    code = bcml(
+        trained,
+        "--engine",
+        "spark",
+        "--master",
+        "local[2]",
+        "--input",
+        str(csv_input),
+        "--output",
+        str(out),
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    n_partitions = int(err.split("spark:")[1].split(",")[1].split()[0])
+    assert n_partitions > 1, err  # row numbers and order hold across partitions
+    assert "5,000 read, 4,997 scored, 3 rejected" in err
+
+    local = pcsv.read_csv(
+        tmp_path / "local.csv",
+        convert_options=pcsv.ConvertOptions(column_types={"id": pa.string()}),
+    )
+    assert_same_scores(local, spark_parts(out, "parquet"))
+
+    local_rejects = list(csv.DictReader((tmp_path / "local.rejects.csv").open()))
+    spark_rejects = [
+        row
+        for part in sorted((tmp_path / "spark.rejects").glob("part-*.csv"))
+        for row in csv.DictReader(part.open())
+    ]
+    assert spark_rejects == local_rejects
+    assert [int(r["row"]) for r in spark_rejects] == [row + 1 for row in BAD]
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_spark_reads_a_folder_of_parquet_parts(spark, trained, tmp_path, capsys):
+    table = synthetic_table(3_000, seed=12)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):
+        pq.write_table(table.slice(i * 1_000, 1_000), folder / f"part-{i}.parquet")
+    pq.write_table(table, tmp_path / "all.parquet")
+    assert (
+        bcml(
+            trained,
+            "--input",
+            str(tmp_path / "all.parquet"),
+            "--output",
+            str(tmp_path / "local.parquet"),
+        )
+        == 0
+    )
+    out = tmp_path / "scores.csv"
+    code = bcml(trained, "--engine", "spark", "--input", str(folder), "--output", str(out))
+    assert code == 0
+    assert "3,000 read, 3,000 scored, 0 rejected" in capsys.readouterr().err
+    local = pq.read_table(tmp_path / "local.parquet").sort_by("id")
+    assert_same_scores(local, spark_parts(out, "csv").sort_by("id"))
+
+
+def test_spark_strict_stops_with_exit_2_and_writes_nothing(
+    spark, trained, csv_input, tmp_path, capsys
+):
+    out = tmp_path / "scores.parquet"
+    code = bcml(
+        trained, "--engine", "spark", "--strict", "--input", str(csv_input), "--output", str(out)
+    )
+    assert code == 2
+    assert "row 4 (id '4') is invalid: radius_mean: not a number" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,229 @@
+"""Streaming readers and atomic writers of batch scoring, on real small files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from breast_cancer_ml.adapters.tabular_io import (
+    REJECT_SCHEMA,
+    AtomicTableWriter,
+    open_reader,
+    partial_path,
+    resolve_layout,
+    table_format,
+)
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.errors import ConfigError, DataValidationError
+
+
+def _rows(n: int) -> list[list[float]]:
+    return [[round(0.5 + i + j / 100, 4) for j in range(len(FEATURES))] for i in range(n)]
+
+
+def write_csv(path: Path, rows: list[list[object]], header: list[str], text: str = "") -> Path:
+    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
+    path.write_text(text or "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("a.csv", "csv"), ("A.CSV.GZ", "csv"), ("x.parquet", "parquet"), ("x.pq", "parquet")],
+)
+def test_table_format_from_extension(name, fmt):
+    assert table_format(name) == fmt
+    assert table_format("-") == "csv"
+
+
+def test_unknown_extension_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"data\.json: unknown file type"):
+        table_format("data.json")
+
+
+def test_layout_strips_spaces_and_lists_ignored_columns():
+    names = ["\ufeffid", " diagnosis", *[f" {c} " for c in reversed(FEATURES)], ""]
+    layout = resolve_layout(names, "f.csv")
+    assert layout.id == "\ufeffid"
+    assert [n.strip() for n in layout.features] == list(FEATURES)
+    assert layout.ignored == ("",)
+
+
+def test_missing_and_duplicate_columns_are_named():
+    with pytest.raises(DataValidationError, match=r"f\.csv: missing column\(s\) \['area_se'\]"):
+        resolve_layout([c for c in FEATURES if c != "area_se"], "f.csv")
+    with pytest.raises(DataValidationError, match="'radius_mean' appears more than once"):
+        resolve_layout([*FEATURES, " radius_mean"], "f.csv")
+
+
+def test_csv_chunks_in_feature_order_with_ids_kaggle_trailing_column_and_bom(tmp_path):
+    rows = _rows(5)
+    order = list(reversed(FEATURES))  # column order is free
+    body = [
+        [f"00{i}", "M", *[row[FEATURES.index(c)] for c in order], ""] for i, row in enumerate(rows)
+    ]
+    path = write_csv(tmp_path / "in.csv", body, ["id", "diagnosis", *order, ""])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with open_reader(str(path), chunk_size=2) as reader:
+        chunks = list(reader)
+    assert [c.start for c in chunks] == [0, 2, 4]
+    assert [c.n_rows for c in chunks] == [2, 2, 1]
+    X = np.vstack([c.X for c in chunks])
+    np.testing.assert_array_equal(X, np.array(rows))
+    ids = [i for c in chunks for i in c.ids.to_pylist()]
+    assert ids == ["000", "001", "002", "003", "004"]  # text: leading zeros kept
+    assert not any(c.not_numeric.any() for c in chunks)
+
+
+def test_csv_bad_values_become_nan_with_a_not_a_number_mask(tmp_path):
+    rows: list[list[object]] = [list(r) for r in _rows(4)]
+    rows[1][0] = "abc"
+    rows[2][1] = ""
+    rows[3][2] = " 7.5 "
+    path = write_csv(tmp_path / "in.csv", rows, list(FEATURES))
+    with open_reader(str(path), chunk_size=100) as reader:
+        (chunk,) = list(reader)
+    assert chunk.ids is None
+    assert np.isnan(chunk.X[1, 0])
+    assert np.isnan(chunk.X[2, 1])
+    assert chunk.X[3, 2] == 7.5
+    assert np.argwhere(chunk.not_numeric).tolist() == [[1, 0]]
+
+
+def test_csv_unknown_column_with_a_value_is_refused_with_its_row(tmp_path):
+    rows = [[*r, ""] for r in _rows(3)]
+    rows[2][-1] = "oops"
+    path = write_csv(tmp_path / "in.csv", rows, [*FEATURES, "notes"])
+    with (
+        open_reader(str(path), chunk_size=100) as reader,
+        pytest.raises(
+            DataValidationError, match=r"unknown column 'notes' has values \(first at row 3\)"
+        ),
+    ):
+        list(reader)
+
+
+def test_csv_line_with_wrong_field_count_is_named(tmp_path):
+    path = write_csv(tmp_path / "in.csv", _rows(4), list(FEATURES))
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0]
+    path.write_text("\n".join(lines) + "\n")
+    with (
+        open_reader(str(path), chunk_size=100) as reader,
+        pytest.raises(DataValidationError, match=r"line 4 has 29 field\(s\); the header has 30"),
+    ):
+        list(reader)
+
+
+def test_empty_and_missing_files_are_clear_errors(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataValidationError, match="the file is empty"):
+        open_reader(str(tmp_path / "empty.csv"), 10)
+    with pytest.raises(DataValidationError, match="no such file"):
+        open_reader(str(tmp_path / "nope.csv"), 10)
+    with pytest.raises(DataValidationError, match="no such file"):
+        open_reader(str(tmp_path / "nope.parquet"), 10)
+
+
+def test_csv_gz_and_header_only(tmp_path):
+    path = write_csv(tmp_path / "in.csv", _rows(3), list(FEATURES))
+    gz = tmp_path / "in.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    with open_reader(str(gz), 100) as reader:
+        assert sum(c.n_rows for c in reader) == 3
+    only_header = write_csv(tmp_path / "h.csv", [], list(FEATURES))
+    with open_reader(str(only_header), 100) as reader:
+        assert list(reader) == []
+
+
+def test_large_csv_is_read_in_bounded_blocks_in_order(tmp_path):
+    n = 20_000  # several 64 KiB parse blocks
+    rows = [[i + 0.25] * len(FEATURES) for i in range(n)]
+    path = write_csv(tmp_path / "big.csv", [[i, *r] for i, r in enumerate(rows)], ["id", *FEATURES])
+    with open_reader(str(path), chunk_size=100) as reader:
+        chunks = list(reader)
+    assert max(c.n_rows for c in chunks) <= 100
+    assert [c.start for c in chunks] == list(np.cumsum([0] + [c.n_rows for c in chunks[:-1]]))
+    X = np.vstack([c.X for c in chunks])
+    np.testing.assert_array_equal(X[:, 0], np.arange(n) + 0.25)
+
+
+def test_parquet_reader_casts_numbers_and_keeps_id_type(tmp_path):
+    rows = np.array(_rows(5))
+    columns = {"id": pa.array(np.arange(10, 15))}
+    for j, c in enumerate(FEATURES):
+        columns[c] = pa.array(rows[:, j].astype(np.float32) if j % 2 else rows[:, j])
+    columns["area_mean"] = pa.array([1, 2, None, 4, 5], type=pa.int32())
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table(columns), path)
+    with open_reader(str(path), chunk_size=2) as reader:
+        assert reader.total_rows == 5
+        assert reader.id_type == pa.int64()
+        chunks = list(reader)
+    X = np.vstack([c.X for c in chunks])
+    assert X[:, 3].tolist()[:2] == [1.0, 2.0]
+    assert np.isnan(X[2, 3])
+    assert [i for c in chunks for i in c.ids.to_pylist()] == [10, 11, 12, 13, 14]
+
+
+def test_parquet_string_features_are_parsed(tmp_path):
+    rows = _rows(2)
+    columns = {c: pa.array([str(r[j]) for r in rows]) for j, c in enumerate(FEATURES)}
+    columns["radius_mean"] = pa.array(["1.5", "x"])
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table(columns), path)
+    with open_reader(str(path), chunk_size=10) as reader:
+        (chunk,) = list(reader)
+    assert chunk.X[0, 0] == 1.5
+    assert np.argwhere(chunk.not_numeric).tolist() == [[1, 0]]
+
+
+def _batch(n: int) -> pa.RecordBatch:
+    return pa.record_batch(
+        [pa.array(range(n), pa.int64()), pa.array(["x"] * n), pa.array(["why"] * n)],
+        schema=REJECT_SCHEMA,
+    )
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "out.csv.gz"])
+def test_writer_commits_by_rename_and_leaves_nothing_partial(tmp_path, name):
+    target = tmp_path / "sub" / name
+    with AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
+        writer.write(_batch(3))
+        assert partial_path(target).exists()
+        assert not target.exists()
+        writer.commit()
+    assert target.exists()
+    assert not partial_path(target).exists()
+    if name.endswith(".parquet"):
+        assert pq.read_table(target).num_rows == 3
+    elif name.endswith(".gz"):
+        assert gzip.decompress(target.read_bytes()).decode().count("\n") == 4
+    else:
+        assert target.read_text().splitlines()[0] == '"row","id","reason"'
+
+
+def test_writer_failure_keeps_the_previous_file_and_removes_the_partial(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("previous complete output\n")
+
+    def fail_mid_write() -> None:
+        with AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
+            writer.write(_batch(3))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_mid_write()
+    assert target.read_text() == "previous complete output\n"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_writer_refuses_a_folder(tmp_path):
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        AtomicTableWriter(str(tmp_path / "d.csv"), REJECT_SCHEMA)

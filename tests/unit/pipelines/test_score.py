@@ -1,0 +1,46 @@
+"""Pieces of `bcml predict` that need no model: reject file naming and the progress line."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from breast_cancer_ml.pipelines.score import Progress, rejects_path_for
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("out/scores.csv", "out/scores.rejects.csv"),
+        ("scores.CSV.gz", "scores.rejects.csv"),
+        ("/data/s.parquet", "/data/s.rejects.csv"),
+        ("-", "bcml-rejects.csv"),
+    ],
+)
+def test_reject_file_sits_next_to_the_output(output, expected):
+    assert rejects_path_for(output, None) == expected
+    assert rejects_path_for(output, "mine.csv") == "mine.csv"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_rows_and_rate_on_a_terminal_only():
+    tty = Terminal()
+    bar = Progress(tty, total=200)
+    bar.update(100, 1, final=False)
+    bar.update(200, 3, final=True)
+    text = tty.getvalue()
+    assert text.startswith("\r")
+    assert "200 rows 100.0%" in text
+    assert "rows/s" in text
+    assert "3 rejected" in text
+    assert text.endswith("\n")
+
+    pipe = io.StringIO()  # isatty() is False
+    quiet = Progress(pipe, total=None)
+    quiet.update(10, 0, final=True)
+    assert pipe.getvalue() == ""
