@@ -25,12 +25,28 @@ BUNDLED_DATA = Path(__file__).parent / "data" / "wdbc.csv"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
-class TrainSettings(BaseSettings):
-    """Settings of ``bcml train``: data, cross-validation, promotion gate, stores."""
+class BcmlSettings(BaseSettings):
+    """Base of every command's settings: strict, frozen, ``BCML_*`` environment, and sources
+    in priority order flags (init) > environment > the ``--config`` TOML file > defaults."""
 
     model_config = SettingsConfigDict(
         env_prefix="BCML_", extra="forbid", frozen=True, validate_default=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+class TrainSettings(BcmlSettings):
+    """Settings of ``bcml train``: data, cross-validation, promotion gate, stores."""
 
     data: Path = Field(BUNDLED_DATA, description="CSV in the Kaggle WDBC layout.")
     model: str = Field("logreg", description="Estimator name in the model registry.")
@@ -54,17 +70,6 @@ class TrainSettings(BaseSettings):
         description=f"MLflow tracking URI; else MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}.",
     )
     summary_file: Path | None = Field(None, description="Also write run_summary.json here.")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -117,12 +122,8 @@ def _split_origins(value: Any) -> Any:
     return value
 
 
-class ServeSettings(BaseSettings):
+class ServeSettings(BcmlSettings):
     """Settings of ``bcml serve``: the HTTP server, the model store it watches, input limits."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="BCML_", extra="forbid", frozen=True, validate_default=True
-    )
 
     host: str = Field("127.0.0.1", min_length=1, description="Interface to bind.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
@@ -152,13 +153,11 @@ class ServeSettings(BaseSettings):
     _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
 
 
-class PredictSettings(BaseSettings):
+class PredictSettings(BcmlSettings):
     """Settings of ``bcml predict`` (batch scoring). Environment prefix ``BCML_PREDICT_``, so
     ``BCML_MODEL`` (training's estimator name) never leaks in as the model to score with."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BCML_PREDICT_", extra="forbid", frozen=True, validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix="BCML_PREDICT_")
 
     input: str = Field(
         min_length=1,
@@ -192,14 +191,3 @@ class PredictSettings(BaseSettings):
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI for models:/ URIs; else MLFLOW_TRACKING_URI."
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -67,3 +67,15 @@ def test_config_file_errors(tmp_path: Path) -> None:
     unknown.write_text("kfolds = 3\n")
     with pytest.raises(ConfigError, match=r"unknown setting\(s\) \['kfolds'\]"):
         load_settings(TrainSettings, unknown)
+
+
+def test_every_command_reads_its_config_file(tmp_path: Path) -> None:
+    from breast_cancer_ml.settings import PredictSettings, ServeSettings
+
+    config = tmp_path / "serve.toml"
+    config.write_text("port = 9123\nworkers = 2\n")
+    serve = load_settings(ServeSettings, config)
+    assert (serve.port, serve.workers) == (9123, 2)
+    predict = tmp_path / "predict.toml"
+    predict.write_text('input = "in.csv"\noutput = "out.csv"\nchunk_size = 100\n')
+    assert load_settings(PredictSettings, predict).chunk_size == 100
