@@ -1,33 +1,47 @@
 #!/usr/bin/env bash
 # `make image-test`: run the built image on 127.0.0.1 and check it as a client would.
-#   CONTAINER  docker, or the podman next to the repo (the Makefile picks)
-#   IMAGE      the tag `make image` built
+#   CONTAINER     docker, or the podman next to the repo (the Makefile picks)
+#   IMAGE         the tag `make image` built
+#   BAKED_MODEL   the model folder `make image` baked in (build/image-model/latest), if any
+#   MODELS_DIR    a model store to mount at run time (default: models, when it has latest/)
 #   MAX_IMAGE_MB  fail above this size (default 0: report only)
-# Checks: /ready within READY_TIMEOUT s, the README's curl example predicts malignant (1), the
-# container's user is not root, the image has a HEALTHCHECK and no training stack; prints size.
+# Checks, with the root file system read-only and /tmp a tmpfs (as the ECS task runs it):
+# /ready within READY_TIMEOUT s, /model/info names the baked-in run (the key cd.yml reads), the
+# README's curl example predicts malignant (1), the container's user is not root, the image's
+# HEALTHCHECK passes, no training stack in the image. Then the other two ways to get a model in:
+# a store made from MODELS_DIR/latest, mounted read-only over /app/models, is what is served; an
+# empty mount gives /health 200 and /ready 503. Prints the image size.
 set -euo pipefail
 CONTAINER=${CONTAINER:-docker}
 IMAGE=${IMAGE:-breast-cancer-ml:local}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 MAX_IMAGE_MB=${MAX_IMAGE_MB:-0}
+BAKED_MODEL=${BAKED_MODEL:-}
+MODELS_DIR=${MODELS_DIR:-models}
 PY=${PYTHON:-python3}
 
 fail() { echo "image-test: FAIL: $*" >&2; exit 1; }
-port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-name="bcml-image-test-$$"
+names=()
+tmp_dirs=()
 cleanup() {
-  if [ "${keep_logs:-0}" = 1 ]; then "$CONTAINER" logs "$name" 2>&1 | tail -n 40 >&2 || true; fi
-  "$CONTAINER" rm --force "$name" >/dev/null 2>&1 || true
+  local n
+  for n in "${names[@]}"; do
+    if [ "${keep_logs:-0}" = 1 ]; then
+      echo "---- logs of $n" >&2
+      "$CONTAINER" logs "$n" 2>&1 | tail -n 30 >&2 || true
+    fi
+    "$CONTAINER" rm --force "$n" >/dev/null 2>&1 || true
+  done
+  [ "${#tmp_dirs[@]}" = 0 ] || rm -rf "${tmp_dirs[@]}"
 }
 trap cleanup EXIT
 keep_logs=1
 
-echo "image-test: starting $IMAGE on 127.0.0.1:$port"
-"$CONTAINER" run --detach --name "$name" --publish "127.0.0.1:$port:8000" "$IMAGE" >/dev/null
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-url="http://127.0.0.1:$port"
-deadline=$((SECONDS + READY_TIMEOUT))
-until [ "$("$PY" - "$url/ready" <<'PYEOF'
+# status URL -> HTTP status (0 when nothing answers)
+status() {
+  "$PY" - "$1" <<'PYEOF'
 import sys, urllib.error, urllib.request
 try:
     print(urllib.request.urlopen(sys.argv[1], timeout=2).status)
@@ -36,16 +50,38 @@ except urllib.error.HTTPError as exc:
 except OSError:
     print(0)
 PYEOF
-)" = 200 ]; do
-  running=$("$CONTAINER" inspect --format '{{.State.Running}}' "$name" 2>/dev/null || echo false)
-  [ "$running" = true ] || fail "the container exited before /ready answered 200"
-  [ "$SECONDS" -lt "$deadline" ] || fail "/ready did not answer 200 within ${READY_TIMEOUT}s"
-  sleep 0.5
-done
-echo "image-test: /ready 200 after ${SECONDS}s"
+}
 
-# The seed README's curl example, posted as written.
-"$PY" - "$url/predict" <<'PYEOF' || fail "prediction check"
+# json_get URL KEY -> the top-level KEY of the JSON answer
+json_get() {
+  "$PY" -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1], timeout=5))[sys.argv[2]])' "$1" "$2"
+}
+
+# start NAME PORT [run options...]: the image, read-only root, /tmp a tmpfs, port on 127.0.0.1
+start() {
+  local name=$1 port=$2
+  shift 2
+  names+=("$name")
+  "$CONTAINER" run --detach --name "$name" --read-only --tmpfs /tmp \
+    --publish "127.0.0.1:$port:8000" "$@" "$IMAGE" >/dev/null
+}
+
+# wait_for NAME URL STATUS: until URL answers STATUS (the container must keep running)
+wait_for() {
+  local name=$1 url=$2 want=$3 t0=$SECONDS
+  until [ "$(status "$url")" = "$want" ]; do
+    running=$("$CONTAINER" inspect --format '{{.State.Running}}' "$name" 2>/dev/null || echo false)
+    [ "$running" = true ] || fail "$name exited before $url answered $want"
+    [ $((SECONDS - t0)) -lt "$READY_TIMEOUT" ] || fail "$url did not answer $want within ${READY_TIMEOUT}s"
+    sleep 0.5
+  done
+  echo "image-test: $url -> $want after $((SECONDS - t0))s"
+}
+
+run_id_of() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_id"])' "$1/promotion_metadata.json"; }
+
+predict_malignant() {
+  "$PY" - "$1/predict" <<'PYEOF' || fail "prediction check on $1"
 import json, sys, urllib.request
 body = {"features": [17.99, 10.38, 122.8, 1001.0, 0.1184, 0.2776, 0.3001, 0.1471, 0.2419, 0.07871, 1.095, 0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373, 0.01587, 0.03003, 0.006193, 25.38, 17.33, 184.6, 2019.0, 0.1622, 0.6656, 0.7119, 0.2654, 0.4601, 0.1189]}
 req = urllib.request.Request(
@@ -57,6 +93,22 @@ print("image-test: /predict ->", json.dumps(answer))
 if answer.get("prediction") != 1:
     sys.exit(f"expected prediction 1 (malignant), got {answer.get('prediction')!r}")
 PYEOF
+}
+
+# ---- 1. the image as built (model baked in when make image found one) -----------------------
+[ -n "$BAKED_MODEL" ] && [ -f "$BAKED_MODEL/promotion_metadata.json" ] ||
+  fail "no model baked into $IMAGE (BAKED_MODEL=${BAKED_MODEL:-unset}): run \`make run\` first"
+name="bcml-image-test-$$"
+port=$(free_port)
+url="http://127.0.0.1:$port"
+echo "image-test: starting $IMAGE on 127.0.0.1:$port (read-only root, tmpfs /tmp)"
+start "$name" "$port"
+wait_for "$name" "$url/ready" 200
+served=$(json_get "$url/model/info" run_id)
+baked=$(run_id_of "$BAKED_MODEL")
+[ "$served" = "$baked" ] || fail "/model/info run_id is $served, the baked-in model is $baked"
+echo "image-test: /model/info run_id $served = the baked-in model"
+predict_malignant "$url"
 
 uid=$("$CONTAINER" exec "$name" id -u)
 [ "$uid" != 0 ] || fail "the service runs as root"
@@ -68,7 +120,7 @@ case "$health" in *"/health"*) ;; *) fail "no HEALTHCHECK on /health in the imag
 # from systemd timers, absent here, so run it once by hand; docker runs it every 30 s.
 case "$CONTAINER" in
   *podman*)
-    "$CONTAINER" healthcheck run "$name" >/dev/null || fail "the image's HEALTHCHECK fails"
+    "$CONTAINER" healthcheck run "$name" >/dev/null 2>&1 || fail "the image's HEALTHCHECK fails"
     ;;
   *)
     deadline=$((SECONDS + 75))
@@ -83,6 +135,47 @@ echo "image-test: HEALTHCHECK on /health passes"
 "$CONTAINER" exec "$name" python -c "import importlib.util as u, sys; \
 bad = [m for m in ('mlflow', 'pandas', 'matplotlib', 'pip') if u.find_spec(m)]; \
 sys.exit(f'training stack in the serving image: {bad}' if bad else 0)" || fail "image contents"
+
+# ---- 2. a model store mounted at run time over /app/models ----------------------------------
+# A copy of MODELS_DIR/latest as a store of its own (latest -> history/<id> symlink, as `bcml
+# train` publishes), its run id changed so that serving it cannot be confused with the baked one.
+if [ -e "$MODELS_DIR/latest" ]; then
+  store=$(mktemp -d)
+  tmp_dirs+=("$store")
+  mkdir -p "$store/history"
+  cp -RL "$MODELS_DIR/latest" "$store/history/mounted-check"
+  "$PY" - "$store/history/mounted-check/promotion_metadata.json" <<'PYEOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["run_id"] = "mounted-" + doc["run_id"]
+json.dump(doc, open(sys.argv[1], "w"))
+PYEOF
+  ln -s history/mounted-check "$store/latest"
+  chmod -R a+rX "$store"
+  mounted=$(run_id_of "$store/latest")
+  port=$(free_port)
+  url="http://127.0.0.1:$port"
+  echo "image-test: starting $IMAGE with a model store mounted read-only at /app/models"
+  start "$name-mounted" "$port" --volume "$store:/app/models:ro"
+  wait_for "$name-mounted" "$url/ready" 200
+  served=$(json_get "$url/model/info" run_id)
+  [ "$served" = "$mounted" ] || fail "mounted store: serving $served, expected $mounted"
+  echo "image-test: /model/info run_id $served = the mounted store's latest"
+  predict_malignant "$url"
+else
+  echo "image-test: no $MODELS_DIR/latest: mounted-model check skipped"
+fi
+
+# ---- 3. no model: an empty store mounted --------------------------------------------------
+empty_dir=$(mktemp -d)
+tmp_dirs+=("$empty_dir")
+chmod 755 "$empty_dir"
+port=$(free_port)
+url="http://127.0.0.1:$port"
+start "$name-empty" "$port" --volume "$empty_dir:/app/models:ro"
+wait_for "$name-empty" "$url/health" 200
+[ "$(status "$url/ready")" = 503 ] || fail "no model: /ready should answer 503"
+echo "image-test: no model mounted: /health 200, /ready 503"
 
 bytes=$("$CONTAINER" image inspect --format '{{.Size}}' "$IMAGE")
 mb=$((bytes / 1000000))
