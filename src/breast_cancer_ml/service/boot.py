@@ -60,8 +60,12 @@ class QuickStartApp:
 
     def _create(self) -> ServiceApp:
         from breast_cancer_ml.service.app import create_app
+        from breast_cancer_ml.service.server import resume_gc
 
-        return create_app(self.settings, state=self.state, endpoints=self.endpoints)
+        try:
+            return create_app(self.settings, state=self.state, endpoints=self.endpoints)
+        finally:
+            resume_gc()  # start-up is over (server.pause_gc_for_startup)
 
     async def _full_app(self) -> ServiceApp:
         if self._build is None:
