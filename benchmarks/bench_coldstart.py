@@ -7,9 +7,13 @@ Launches the server ``--launches`` times, one at a time, on a free port on 127.0
 - CPU time (user + system) the server process used up to then, read from
   ``/proc/<pid>/stat``: much less sensitive than wall time to other jobs on a shared machine.
 
-Prints the median, min and max of both.
+Prints the median, min and max of both. ``--baseline-src DIR`` (e.g. a ``git archive`` of
+another commit's ``src``) alternates launches of that code (via ``PYTHONPATH``) with launches
+of this tree's, so both see the same background load: a paired comparison.
 
     .venv/bin/python benchmarks/bench_coldstart.py [--launches 9] [--models-dir models]
+    git archive main src | tar -x -C /tmp/base
+    .venv/bin/python benchmarks/bench_coldstart.py --baseline-src /tmp/base/src
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / TICK
 
 
-def launch(cmd: list[str], port: int, timeout: float = 60) -> tuple[float, float]:
-    env = {**os.environ, "BCML_LOG_LEVEL": "warning"}
+def launch(
+    cmd: list[str], port: int, timeout: float = 60, extra_env: dict[str, str] | None = None
+) -> tuple[float, float]:
+    env = {**os.environ, "BCML_LOG_LEVEL": "warning", **(extra_env or {})}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [*cmd, "--port", str(port)],
@@ -91,23 +97,31 @@ def main() -> int:
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--cmd", default=f"{BIN / 'bcml'} serve --host 127.0.0.1")
     parser.add_argument("--json", type=Path, default=None, help="write the samples here")
+    parser.add_argument("--baseline-src", type=Path, default=None, help="paired comparison")
     args = parser.parse_args()
     cmd = [*args.cmd.split(), "--models-dir", str(args.models_dir)]
-    walls, cpus = [], []
+    variants: dict[str, dict[str, str]] = {"this tree": {}}
+    if args.baseline_src is not None:
+        variants["baseline"] = {"PYTHONPATH": str(args.baseline_src.resolve())}
+    samples: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
     for _ in range(args.launches):
-        wall, cpu = launch(cmd, free_port())
-        walls.append(wall)
-        cpus.append(cpu)
-        print(f"wall {wall:.3f} s  cpu {cpu:.2f} s", flush=True)
+        for name, extra_env in variants.items():
+            wall, cpu = launch(cmd, free_port(), extra_env=extra_env)
+            samples[name][0].append(wall)
+            samples[name][1].append(cpu)
+            print(f"{name}: wall {wall:.3f} s  cpu {cpu:.2f} s", flush=True)
     load = os.getloadavg()
-    print(
-        f"cold start over {args.launches} launches: wall median {statistics.median(walls):.3f} s"
-        f" (min {min(walls):.3f}, max {max(walls):.3f}); server CPU median"
-        f" {statistics.median(cpus):.2f} s (min {min(cpus):.2f}, max {max(cpus):.2f});"
-        f" load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
-    )
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    for name, (walls, cpus) in samples.items():
+        print(
+            f"{name}: cold start over {args.launches} launches: wall median"
+            f" {statistics.median(walls):.3f} s (min {min(walls):.3f}, max {max(walls):.3f});"
+            f" server CPU median {statistics.median(cpus):.2f} s"
+            f" (min {min(cpus):.2f}, max {max(cpus):.2f})"
+        )
     if args.json is not None:
-        args.json.write_text(json.dumps({"wall_s": walls, "cpu_s": cpus, "load": load}))
+        doc = {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in samples.items()}
+        args.json.write_text(json.dumps({**doc, "load": load}))
     return 0
 
 
