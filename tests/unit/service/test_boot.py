@@ -1,4 +1,4 @@
-"""Start-up order of ``bcml serve``'s app: predictions first, the rest after, GC paused meanwhile."""
+"""Start-up order of `bcml serve`'s app: predictions first, the rest later, GC paused meanwhile."""
 
 from __future__ import annotations
 
