@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
+from breast_cancer_ml.service import lean_imports
 from breast_cancer_ml.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def serve(settings: ServeSettings) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
+    lean_imports.install()  # defer scipy.stats, narrow skops's scan (-0.2 s CPU, see there)
     from breast_cancer_ml.service.log import configure_logging
 
     configure_logging(settings.log_level)
@@ -125,6 +127,7 @@ def app_factory() -> QuickStartApp:
     from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
+    lean_imports.install()  # defer scipy.stats, narrow skops's scan (-0.2 s CPU, see there)
     from breast_cancer_ml.service.boot import QuickStartApp
     from breast_cancer_ml.service.log import configure_logging
 
