@@ -158,17 +158,21 @@ def test_skops_trusts_no_other_sklearn_estimator_by_default_in_the_server(
         from pathlib import Path
         from breast_cancer_ml.adapters.model_store import load_published, TRUSTED_TYPES
         from breast_cancer_ml.errors import ModelIntegrityError
-        from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES
+        from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES, SCIPY_UFUNC_TYPE_NAMES
         try:
             load_published(Path({str(folder)!r}))
             error = None
         except ModelIntegrityError as exc:
             error = str(exc)
         print(json.dumps({{"error": error, "scan": sorted(SKLEARN_ESTIMATOR_TYPE_NAMES),
+                          "ufuncs": SCIPY_UFUNC_TYPE_NAMES,
                           "trusted": sorted(TRUSTED_TYPES)}}))
         """
     )
     assert doc["scan"] == doc["trusted"]
+    from skops.io._trusted_types import SCIPY_UFUNC_TYPE_NAMES
+
+    assert doc["ufuncs"] == SCIPY_UFUNC_TYPE_NAMES  # scipy.special imported early: same names
     assert doc["error"] is not None
     assert "not trusted" in doc["error"]
     assert "sklearn.preprocessing._data.MinMaxScaler" in doc["error"]
