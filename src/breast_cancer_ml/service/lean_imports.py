@@ -2,7 +2,7 @@
 
 The service needs scikit-learn only to load a skops file of the types in
 :data:`~breast_cancer_ml.adapters.model_store.TRUSTED_TYPES` and score it. Importing skops and
-those classes does two large things that play no part in that, measured in the server
+those classes does large things that play no part in that, measured in the server
 process with the collector paused (median CPU of paired runs):
 
 1. **``scipy.stats`` (~0.16 s).** scikit-learn imports it eagerly (``sklearn.utils.fixes``:
@@ -24,6 +24,9 @@ process with the collector paused (median CPU of paired runs):
    ``get_untrusted_types`` and refused by ``load_skops``: stricter than before, never looser.
    :func:`install` also imports ``scipy.special`` early, which shortens another scan skops does
    at import (-0.05 s; see there).
+3. **numpy's ``f2py`` and ``testing`` (~0.04 s)**, which scipy imports only while copying the
+   ``numpy`` namespace (:data:`DEFERRED_MODULES`), are deferred the same way, with no proxies:
+   any use imports them.
 
 Only ``bcml serve``'s process (``server.serve`` / ``server.app_factory``) installs this, before
 scikit-learn is imported; training, batch scoring and tests use the libraries unchanged.
@@ -52,6 +55,15 @@ CALL_TIME_NAMES: Final = frozenset(
     }
 )
 DEFERRED: Final = "scipy.stats"
+#: Every module deferred, with the names handed out as call-time proxies. numpy's ``f2py`` (a
+#: Fortran wrapper generator) and ``testing`` are imported only because scipy's vendored
+#: array-api-compat clones the ``numpy`` namespace (``hasattr(numpy, name)`` for every name in
+#: ``dir(numpy)``, which imports numpy's lazy submodules); nothing on the serving path uses them.
+DEFERRED_MODULES: Final = {
+    DEFERRED: CALL_TIME_NAMES,
+    "numpy.f2py": frozenset(),
+    "numpy.testing": frozenset(),
+}
 _SCAN_MODULE: Final = "skops.io._trusted_types"
 
 
@@ -190,19 +202,23 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == DEFERRED:
+        if fullname in DEFERRED_MODULES:
             real = importlib.machinery.PathFinder.find_spec(fullname, path)
             if real is None or real.submodule_search_locations is None:
                 return None  # pragma: no cover - let the normal import fail or succeed
-            loader = _StandInLoader(list(real.submodule_search_locations), CALL_TIME_NAMES)
+            names = DEFERRED_MODULES[fullname]
+            loader = _StandInLoader(list(real.submodule_search_locations), names)
             return importlib.machinery.ModuleSpec(fullname, loader, is_package=True)
-        if fullname.startswith(DEFERRED + "."):  # a submodule: the real package first
-            stand_in = sys.modules.get(DEFERRED)
-            if isinstance(stand_in, DeferredModule) and not stand_in.loaded:
-                stand_in.real()
-                if fullname in sys.modules:
-                    return importlib.machinery.ModuleSpec(fullname, _ExistingLoader())
-            return None
+        package = fullname.rpartition(".")[0]
+        while package:  # a submodule of a deferred package: the real package first
+            if package in DEFERRED_MODULES:
+                stand_in = sys.modules.get(package)
+                if isinstance(stand_in, DeferredModule) and not stand_in.loaded:
+                    stand_in.real()
+                    if fullname in sys.modules:
+                        return importlib.machinery.ModuleSpec(fullname, _ExistingLoader())
+                return None
+            package = package.rpartition(".")[0]
         if fullname == _SCAN_MODULE:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is not None and spec.loader is not None:
@@ -219,7 +235,7 @@ def install() -> bool:
     """
     if any(isinstance(f, _Finder) for f in sys.meta_path):
         return True
-    if any(m in sys.modules for m in (DEFERRED, _SCAN_MODULE, "sklearn")):
+    if any(m in sys.modules for m in (*DEFERRED_MODULES, _SCAN_MODULE, "sklearn")):
         return False
     sys.meta_path.insert(0, _Finder())
     # When skops.io is imported it finds the module of each of scipy.special's ~230 ufuncs by
@@ -231,9 +247,9 @@ def install() -> bool:
     return True
 
 
-def deferred_loaded() -> bool:
-    """Whether the real ``scipy.stats`` has been imported in this process."""
-    module = sys.modules.get(DEFERRED)
+def deferred_loaded(name: str = DEFERRED) -> bool:
+    """Whether the real module ``name`` (default ``scipy.stats``) is imported in this process."""
+    module = sys.modules.get(name)
     if isinstance(module, DeferredModule):
         return module.loaded
     return module is not None

@@ -80,10 +80,11 @@ def test_every_candidate_loads_and_scores_the_same_without_scipy_stats(
         fast = score(model.proba, X, model.threshold).probability  # what /predict uses
         generic = model.pipeline.predict_proba(X)[:, 1]  # scikit-learn's own path works too
         stats_loaded = lean_imports.deferred_loaded()
+        numpy_extras = [lean_imports.deferred_loaded(m) for m in ("numpy.f2py", "numpy.testing")]
         from sklearn.isotonic import IsotonicRegression  # fit() calls scipy.stats.spearmanr
         iso = IsotonicRegression(increasing="auto").fit(X[:, 0], generic)
         print(json.dumps({{"fast": fast.tolist(), "generic": generic.tolist(),
-                          "stats_loaded_before": stats_loaded,
+                          "stats_loaded_before": stats_loaded, "numpy_extras": numpy_extras,
                           "increasing": bool(iso.increasing_),
                           "stats_loaded_after": lean_imports.deferred_loaded()}}))
         """
@@ -91,6 +92,7 @@ def test_every_candidate_loads_and_scores_the_same_without_scipy_stats(
     np.testing.assert_allclose(doc["fast"], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(doc["generic"], expected, rtol=0, atol=1e-12)
     assert doc["stats_loaded_before"] is False  # the saving is real
+    assert doc["numpy_extras"] == [False, False]
     assert doc["stats_loaded_after"] is True  # a call-time use imported it, and was served
     from sklearn.isotonic import IsotonicRegression
 
@@ -110,11 +112,17 @@ def test_deferred_names_and_any_other_use_are_served_by_the_real_scipy_stats() -
         import scipy.stats, scipy.stats.mstats
         from scipy.stats.mstats import mquantiles  # a submodule: one module object, the real one
         real = sys.modules["scipy.stats"]
+        import numpy as np
+        np.testing.assert_allclose([1.0], [1.0])  # the stand-in serves numpy.testing for real
+        numpy_testing = type(sys.modules["numpy.testing"]).__name__
+        from numpy.f2py import crackfortran  # a submodule of a deferred package
+        f2py_ok = crackfortran is sys.modules["numpy.f2py"].crackfortran
         print(json.dumps({"proxies": proxies, "values": values,
                           "real_is_module": type(real).__name__,
                           "same_mstats": real.mstats is sys.modules["scipy.stats.mstats"],
                           "norm": float(scipy.stats.norm.cdf(0.0)),
-                          "mq": mquantiles([1.0, 2.0, 3.0], [0.5]).tolist()}))
+                          "mq": mquantiles([1.0, 2.0, 3.0], [0.5]).tolist(),
+                          "numpy_testing": numpy_testing, "f2py": f2py_ok}))
         """
     )
     assert doc["proxies"] == ["CallTimeProxy"] * 4
@@ -130,6 +138,8 @@ def test_deferred_names_and_any_other_use_are_served_by_the_real_scipy_stats() -
     assert doc["same_mstats"] is True
     assert doc["norm"] == 0.5
     assert doc["mq"] == [2.0]
+    assert doc["numpy_testing"] == "module"
+    assert doc["f2py"] is True
 
 
 def test_a_submodule_import_first_loads_the_real_package_once() -> None:
