@@ -80,11 +80,11 @@ def test_every_candidate_loads_and_scores_the_same_without_scipy_stats(
         fast = score(model.proba, X, model.threshold).probability  # what /predict uses
         generic = model.pipeline.predict_proba(X)[:, 1]  # scikit-learn's own path works too
         stats_loaded = lean_imports.deferred_loaded()
-        numpy_extras = [lean_imports.deferred_loaded(m) for m in ("numpy.f2py", "numpy.testing")]
+        others = [lean_imports.deferred_loaded(m) for m in lean_imports.DEFERRED_MODULES]
         from sklearn.isotonic import IsotonicRegression  # fit() calls scipy.stats.spearmanr
         iso = IsotonicRegression(increasing="auto").fit(X[:, 0], generic)
         print(json.dumps({{"fast": fast.tolist(), "generic": generic.tolist(),
-                          "stats_loaded_before": stats_loaded, "numpy_extras": numpy_extras,
+                          "stats_loaded_before": stats_loaded, "others": others,
                           "increasing": bool(iso.increasing_),
                           "stats_loaded_after": lean_imports.deferred_loaded()}}))
         """
@@ -92,7 +92,7 @@ def test_every_candidate_loads_and_scores_the_same_without_scipy_stats(
     np.testing.assert_allclose(doc["fast"], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(doc["generic"], expected, rtol=0, atol=1e-12)
     assert doc["stats_loaded_before"] is False  # the saving is real
-    assert doc["numpy_extras"] == [False, False]
+    assert doc["others"] == [False] * len(lean_imports.DEFERRED_MODULES)
     assert doc["stats_loaded_after"] is True  # a call-time use imported it, and was served
     from sklearn.isotonic import IsotonicRegression
 
@@ -116,13 +116,18 @@ def test_deferred_names_and_any_other_use_are_served_by_the_real_scipy_stats() -
         np.testing.assert_allclose([1.0], [1.0])  # the stand-in serves numpy.testing for real
         numpy_testing = type(sys.modules["numpy.testing"]).__name__
         from numpy.f2py import crackfortran  # a submodule of a deferred package
+        from sklearn.metrics import auc  # scipy.integrate.trapezoid, through its proxy
+        from sklearn.preprocessing import SplineTransformer  # scipy.interpolate.BSpline
+        area = float(auc([0.0, 1.0, 2.0], [0.0, 1.0, 1.0]))
+        splines = SplineTransformer(n_knots=4).fit_transform(np.arange(12.0).reshape(6, 2))
         f2py_ok = crackfortran is sys.modules["numpy.f2py"].crackfortran
         print(json.dumps({"proxies": proxies, "values": values,
                           "real_is_module": type(real).__name__,
                           "same_mstats": real.mstats is sys.modules["scipy.stats.mstats"],
                           "norm": float(scipy.stats.norm.cdf(0.0)),
                           "mq": mquantiles([1.0, 2.0, 3.0], [0.5]).tolist(),
-                          "numpy_testing": numpy_testing, "f2py": f2py_ok}))
+                          "numpy_testing": numpy_testing, "f2py": f2py_ok,
+                          "auc": area, "splines": splines.tolist()}))
         """
     )
     assert doc["proxies"] == ["CallTimeProxy"] * 4
@@ -140,6 +145,11 @@ def test_deferred_names_and_any_other_use_are_served_by_the_real_scipy_stats() -
     assert doc["mq"] == [2.0]
     assert doc["numpy_testing"] == "module"
     assert doc["f2py"] is True
+    assert doc["auc"] == 1.5
+    from sklearn.preprocessing import SplineTransformer
+
+    expected = SplineTransformer(n_knots=4).fit_transform(np.arange(12.0).reshape(6, 2))
+    np.testing.assert_allclose(doc["splines"], expected, rtol=0, atol=1e-12)
 
 
 def test_a_submodule_import_first_loads_the_real_package_once() -> None:
