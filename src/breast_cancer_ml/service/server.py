@@ -98,7 +98,7 @@ def serve(settings: ServeSettings) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
-    lean_imports.install()  # defer scipy.stats, narrow skops's scan (-0.2 s CPU, see there)
+    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
     from breast_cancer_ml.service.log import configure_logging
 
     configure_logging(settings.log_level)
@@ -109,7 +109,9 @@ def serve(settings: ServeSettings) -> None:
 
         uvicorn.run(QuickStartApp(settings), **_uvicorn_options(settings))
         return
-    # Worker processes import the app from a string and rebuild the settings from the env.
+    # Worker processes import the app from a string and rebuild the settings from the env;
+    # each one pauses its own collector (app_factory). This supervisor loads no model.
+    resume_gc()
     doc = settings.model_dump(mode="json")
     if settings.api_key is not None:
         doc["api_key"] = settings.api_key.get_secret_value()
@@ -127,7 +129,7 @@ def app_factory() -> QuickStartApp:
     from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
-    lean_imports.install()  # defer scipy.stats, narrow skops's scan (-0.2 s CPU, see there)
+    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
     from breast_cancer_ml.service.boot import QuickStartApp
     from breast_cancer_ml.service.log import configure_logging
 
