@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per cell")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--cold-starts", type=int, default=5, help="launches; median reported")
+    parser.add_argument("--cold-starts", type=int, default=7, help="launches; median reported")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--skip-mlflow", action="store_true", help="bcml and bare ASGI only")
     parser.add_argument("--json", type=Path, help="also write the results here")

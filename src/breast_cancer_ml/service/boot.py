@@ -3,10 +3,12 @@
 Cold start (process launch to the first answered prediction) is dominated by imports.
 :class:`QuickStartApp` answers the prediction routes with the raw endpoints of
 :mod:`.endpoints` as soon as the model is loaded, and builds the full FastAPI app
-(:func:`.app.create_app`: docs, OpenAPI, health, readiness, info, metrics) in a worker thread
-once start-up is complete, sharing the same state, model holder, metrics and endpoints.
-Until it is built, other requests wait for it; prediction requests never do. FastAPI is not
-imported before the service is ready.
+(:func:`.app.create_app`: docs, OpenAPI, health, readiness, info, metrics) in a worker thread,
+sharing the same state, model holder, metrics and endpoints. The build starts after the first
+prediction has been answered, or :data:`BUILD_DELAY_S` after start-up, or when a request needs
+it, whichever comes first: started at once, its thread competed for the GIL with the first
+prediction. Until it is built, other requests wait for it; prediction requests never do.
+FastAPI is not imported before the service is ready.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("breast_cancer_ml.service")
 
+#: Seconds after start-up at which the full app is built if no prediction came first.
+BUILD_DELAY_S = 0.5
+
 
 class QuickStartApp:
     """ASGI app: direct prediction endpoints, then the full FastAPI app for the rest."""
@@ -51,6 +56,8 @@ class QuickStartApp:
             endpoint = self.fast.get(scope["path"])
             if endpoint is not None:
                 await self.observer.fast(endpoint, scope, receive, send)
+                if self._build is None:
+                    self._start_build()
                 return
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -60,13 +67,20 @@ class QuickStartApp:
 
     def _create(self) -> ServiceApp:
         from breast_cancer_ml.service.app import create_app
+        from breast_cancer_ml.service.server import resume_gc
 
-        return create_app(self.settings, state=self.state, endpoints=self.endpoints)
+        try:
+            return create_app(self.settings, state=self.state, endpoints=self.endpoints)
+        finally:
+            resume_gc()  # start-up is over (server.pause_gc_for_startup)
 
-    async def _full_app(self) -> ServiceApp:
+    def _start_build(self) -> asyncio.Future[ServiceApp]:
         if self._build is None:
             self._build = asyncio.ensure_future(asyncio.to_thread(self._create))
-        full = await asyncio.shield(self._build)
+        return self._build
+
+    async def _full_app(self) -> ServiceApp:
+        full = await asyncio.shield(self._start_build())
         self.full = full
         return full
 
@@ -80,7 +94,7 @@ class QuickStartApp:
                     log.exception("start-up failed", extra={"event": "startup_failed"})
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
-                self._build = asyncio.ensure_future(asyncio.to_thread(self._create))
+                asyncio.get_running_loop().call_later(BUILD_DELAY_S, self._start_build)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._watcher is not None:

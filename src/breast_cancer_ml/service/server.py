@@ -9,6 +9,7 @@ in the serving image, where scikit-learn then runs without pandas as designed.
 
 from __future__ import annotations
 
+import gc
 import importlib.abc
 import json
 import logging
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
+from breast_cancer_ml.service import lean_imports
 from breast_cancer_ml.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -54,6 +56,31 @@ def isolate_process() -> None:
         sys.meta_path.insert(0, _Forbidden())
 
 
+def pause_gc_for_startup() -> None:
+    """Turn the cyclic garbage collector off until start-up is over (:func:`resume_gc`).
+
+    Importing scikit-learn, scipy and skops allocates about a million objects that all stay
+    alive; on the way the collector ran ~350 collections over them that found nothing to free.
+    Off, the server process needs ~0.1 s less CPU to its first answer (1.08-1.12 s -> 0.96-1.03 s
+    for the imports alone, 4 paired runs). Reference counting still frees everything acyclic.
+    """
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def resume_gc() -> None:
+    """Turn the collector back on if :func:`pause_gc_for_startup` turned it off."""
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.enable()
+
+
+_gc_paused = False
+
+
 def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
     return {
         "host": settings.host,
@@ -70,6 +97,8 @@ def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
 def serve(settings: ServeSettings) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     isolate_process()
+    pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
+    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
     from breast_cancer_ml.service.log import configure_logging
 
     configure_logging(settings.log_level)
@@ -80,7 +109,9 @@ def serve(settings: ServeSettings) -> None:
 
         uvicorn.run(QuickStartApp(settings), **_uvicorn_options(settings))
         return
-    # Worker processes import the app from a string and rebuild the settings from the env.
+    # Worker processes import the app from a string and rebuild the settings from the env;
+    # each one pauses its own collector (app_factory). This supervisor loads no model.
+    resume_gc()
     doc = settings.model_dump(mode="json")
     if settings.api_key is not None:
         doc["api_key"] = settings.api_key.get_secret_value()
@@ -97,6 +128,8 @@ def app_factory() -> QuickStartApp:
     """The app of one worker process (``uvicorn --factory``): settings from ``bcml serve``, or
     from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
     isolate_process()
+    pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
+    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
     from breast_cancer_ml.service.boot import QuickStartApp
     from breast_cancer_ml.service.log import configure_logging
 
