@@ -94,6 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"gate:          {'PASSED' if result.gate.passed else 'FAILED'}: "
         + "; ".join(result.gate.reasons)
     )
+    _print_selection(summary)
     if result.promoted:
         reg = summary["registered_model"]
         print(f"promoted:      {summary['published_path']} -> {result.published_path}")
@@ -112,6 +113,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"model not promoted ({summary['not_promoted_reason']}) and --require-promotion set"
         )
     return 0
+
+
+def _print_selection(summary: dict[str, Any]) -> None:
+    """Threshold and champion/challenger lines of ``bcml train`` (issue 4)."""
+    target = summary.get("target_recall")
+    how = f"chosen for target recall {target} on out-of-fold predictions" if target else "default"
+    print(f"threshold:     {summary['threshold']:.4f} ({how})")
+    verdict = summary.get("champion_challenger") or {}
+    if verdict.get("evaluated"):
+        print(f"challenger:    {verdict['reason']}")
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:

@@ -69,9 +69,11 @@ class Tracker:
         input_example: Any,
         pip_requirements: list[str],
         download_to: Path,
+        skops_trusted_types: list[str] | None = None,
     ) -> LoggedModel:
         """Log ``model`` as ``model`` with skops serialization, a signature from the named
-        ``input_example`` (a DataFrame) and explicit requirements (no slow inference)."""
+        ``input_example`` (a DataFrame) and explicit requirements (no slow inference).
+        ``skops_trusted_types``: non-default types the model holds (trees, calibrators)."""
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
@@ -87,6 +89,7 @@ class Tracker:
                 signature=signature,
                 input_example=input_example,
                 pip_requirements=pip_requirements,
+                skops_trusted_types=skops_trusted_types or None,
             )
         local = self._mlflow.artifacts.download_artifacts(
             artifact_uri=info.model_uri, dst_path=str(download_to)
