@@ -79,6 +79,13 @@ class TrainSettings(BaseSettings):
     force_promote: bool = Field(
         False, description="Promote even if the champion/challenger rule keeps the champion."
     )
+    tune: bool = Field(
+        False, description="Pick the model's grid point by inner CV on the training split first."
+    )
+    inner_k_folds: int = Field(5, ge=2, le=20, description="Folds of the --tune search.")
+    tune_metric: Literal["roc_auc", "pr_auc", "brier"] = Field(
+        "roc_auc", description="Criterion of the --tune search (brier: lower is better)."
+    )
 
     @classmethod
     def settings_customise_sources(

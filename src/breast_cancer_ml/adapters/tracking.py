@@ -47,10 +47,18 @@ class Tracker:
         mlflow.set_tracking_uri(self.tracking_uri)
 
     @contextlib.contextmanager
-    def run(self, experiment: str, tags: Mapping[str, str]) -> Iterator[str]:
+    def run(
+        self, experiment: str, tags: Mapping[str, str], run_name: str | None = None
+    ) -> Iterator[str]:
         """Start a run in ``experiment`` and yield its id. An exception marks it FAILED."""
         self._mlflow.set_experiment(experiment)
-        with self._mlflow.start_run(tags=dict(tags)) as active:
+        with self._mlflow.start_run(tags=dict(tags), run_name=run_name) as active:
+            yield active.info.run_id
+
+    @contextlib.contextmanager
+    def child_run(self, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+        """A run nested in the active one (``bcml compare``: one child per model)."""
+        with self._mlflow.start_run(run_name=run_name, nested=True, tags=dict(tags)) as active:
             yield active.info.run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:

@@ -145,6 +145,34 @@ def choose_threshold(cv: CVResult, y: NDArray[np.int64], target_recall: float | 
     return threshold_for_recall(y_pooled, np.concatenate(cv.fold_proba), target_recall)
 
 
+def tune_params(
+    settings: TrainSettings, X: NDArray[np.float64], y: NDArray[np.int64]
+) -> dict[str, Any]:
+    """With ``--tune``: the registry grid point with the best mean ``tune_metric`` over
+    ``inner_k_folds`` stratified folds of the training split (as one inner loop of
+    ``bcml compare --tune``); else ``{}`` (registry defaults)."""
+    if not settings.tune:
+        return {}
+    from breast_cancer_ml.domain.folds import stratified_folds
+    from breast_cancer_ml.domain.nested_cv import grid_points, inner_selection
+
+    points = grid_points(get_candidate(settings.model).grid)
+    if len(points) == 1:
+        return dict(points[0])
+    inner = [
+        (f.train, f.test) for f in stratified_folds(y, settings.inner_k_folds, 1, settings.seed)
+    ]
+    params, _, _ = inner_selection(
+        lambda p: build_pipeline(settings.model, settings.seed).set_params(**p),
+        points,
+        X,
+        y,
+        inner,
+        settings.tune_metric,
+    )
+    return params
+
+
 def environment_tags() -> dict[str, str]:
     """Versions of what produced the model, and the git commit when run from a checkout."""
     import importlib.metadata as md
@@ -187,15 +215,20 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     split = split_dataset(dataset, settings.test_size, settings.seed)
     check_class_counts(split.y_train, k_folds, f"{settings.data} (training split)")
 
+    tuned = tune_params(settings, split.X_train, split.y_train)
+
+    def make_pipeline() -> Any:
+        return build_pipeline(settings.model, settings.seed).set_params(**tuned)
+
     cv = cross_validate(
         settings.model, split.X_train, split.y_train, k_folds, settings.seed,
-        repeats=settings.repeats,
+        repeats=settings.repeats, make_pipeline=make_pipeline,
     )  # fmt: skip
     # The threshold comes from out-of-fold predictions of the training split only.
     threshold = choose_threshold(cv, split.y_train, settings.target_recall)
     if threshold != DEFAULT_THRESHOLD:
         cv = cv_at_threshold(cv, split.y_train, threshold)
-    final = build_pipeline(settings.model, settings.seed).fit(split.X_train, split.y_train)
+    final = make_pipeline().fit(split.X_train, split.y_train)
     test_proba = final.predict_proba(split.X_test)[:, 1]
     test_pred = classify(test_proba, threshold)
     test = classification_metrics(split.y_test, test_pred, test_proba)
@@ -209,6 +242,7 @@ def run_training(settings: TrainSettings) -> TrainingResult:
         "cv_repeats": settings.repeats,
         "threshold": threshold,
         "target_recall": settings.target_recall,
+        "tune": settings.tune,
         **estimator_params(final, settings.model),
         "random_state": settings.seed,
         "data_version": dataset.data_version,
