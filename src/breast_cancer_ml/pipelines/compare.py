@@ -499,6 +499,7 @@ def selection_report(result: ComparisonResult) -> str:
         f"## Results (mean ± std over the {n_outer} outer folds; malignant is positive)",
         "",
         markdown_table(result.models),
+        *_figure_links(s),
         "Gate pass share: the share of repeats whose "
         f"{s.k_folds} folds pass the promotion gate (recall mean >= {s.min_recall}, std <= "
         f"{s.max_recall_std}). Fit: mean seconds to refit on an outer training split "
@@ -564,6 +565,24 @@ def selection_report(result: ComparisonResult) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _figure_links(s: CompareSettings) -> list[str]:
+    """Links to the figures kept in ``--output-dir``, relative to the report file."""
+    if s.output_dir is None or s.report_file is None:
+        return []
+    import os
+
+    base = s.report_file.resolve().parent
+    rel = Path(os.path.relpath(s.output_dir.resolve(), base)).as_posix()
+    return [
+        f"![ROC and precision-recall curves]({rel}/curves.png)",
+        "",
+        f"![Per-fold recall]({rel}/recall_by_fold.png)",
+        "",
+        f"Per-fold numbers of every model: [{rel}/folds.csv]({rel}/folds.csv).",
+        "",
+    ]
 
 
 def _bar(s: CompareSettings) -> Bar:
