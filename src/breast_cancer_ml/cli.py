@@ -84,7 +84,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"data version:  {summary['data_version']}")
     print(
         f"cv recall:     {metrics['cv_recall_mean']:.4f} ± {metrics['cv_recall_std']:.4f} "
-        f"(ddof=1, {summary['params']['k_folds']} folds)"
+        f"(ddof=1, {summary['params']['k_folds']} folds"
+        + (f" x {summary['cv_repeats']} repeats)" if summary.get("cv_repeats", 1) > 1 else ")")
     )
     print(
         "test:          "
