@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -83,9 +83,17 @@ class TrainSettings(BaseSettings):
         False, description="Pick the model's grid point by inner CV on the training split first."
     )
     inner_k_folds: int = Field(5, ge=2, le=20, description="Folds of the --tune search.")
-    tune_metric: Literal["roc_auc", "pr_auc", "brier"] = Field(
-        "roc_auc", description="Criterion of the --tune search (brier: lower is better)."
+    tune_metric: Literal["roc_auc", "pr_auc", "brier", "precision_at_recall"] = Field(
+        "roc_auc",
+        description="Criterion of the --tune search (brier: lower is better; "
+        "precision_at_recall: precision at the --target-recall threshold).",
     )
+
+    @model_validator(mode="after")
+    def _metric_needs_target(self) -> TrainSettings:
+        if self.tune_metric == "precision_at_recall" and self.target_recall is None:
+            raise ValueError("tune_metric precision_at_recall needs --target-recall")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -115,8 +123,10 @@ class CompareSettings(BaseSettings):
     repeats: int = Field(10, ge=1, le=100, description="Repeats of the outer K-fold CV.")
     tune: bool = Field(False, description="Nested CV: inner folds pick each model's grid point.")
     inner_k_folds: int = Field(5, ge=2, le=20, description="Inner folds (--tune, threshold).")
-    tune_metric: Literal["roc_auc", "pr_auc", "brier"] = Field(
-        "roc_auc", description="Inner-CV criterion for --tune (brier: lower is better)."
+    tune_metric: Literal["roc_auc", "pr_auc", "brier", "precision_at_recall"] = Field(
+        "roc_auc",
+        description="Inner-CV criterion for --tune (brier: lower is better; "
+        "precision_at_recall: precision at the --target-recall threshold).",
     )
     target_recall: float | None = Field(
         None,
@@ -148,6 +158,12 @@ class CompareSettings(BaseSettings):
     progress: Literal["auto", "always", "never"] = Field(
         "auto", description="Progress bar on stderr; auto: only when stderr is a terminal."
     )
+
+    @model_validator(mode="after")
+    def _metric_needs_target(self) -> CompareSettings:
+        if self.tune_metric == "precision_at_recall" and self.target_recall is None:
+            raise ValueError("tune_metric precision_at_recall needs --target-recall")
+        return self
 
     @field_validator("models")
     @classmethod

@@ -21,7 +21,9 @@ from breast_cancer_ml.domain.folds import Fold
 from breast_cancer_ml.domain.metrics import brier, evaluation_metrics, pr_auc
 from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD, classify
 
-TuneMetric = Literal["roc_auc", "pr_auc", "brier"]
+#: ``precision_at_recall``: precision at the threshold that reaches the recall target on the
+#: pooled inner out-of-fold predictions (the operating point that will be used).
+TuneMetric = Literal["roc_auc", "pr_auc", "brier", "precision_at_recall"]
 #: ``(X_sub, y_sub) -> [(train_idx, test_idx), ...]``, indices into the subset.
 InnerSplit = Callable[
     [NDArray[np.float64], NDArray[np.int64]],
@@ -57,7 +59,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def _score(metric: TuneMetric, y: NDArray[np.int64], proba: NDArray[np.float64]) -> float:
-    """Higher is better (Brier is negated)."""
+    """Per-fold score, higher is better (Brier is negated)."""
     if metric == "roc_auc":
         from sklearn.metrics import roc_auc_score
 
@@ -67,6 +69,13 @@ def _score(metric: TuneMetric, y: NDArray[np.int64], proba: NDArray[np.float64])
     return -brier(y, proba)
 
 
+def _precision_at_recall(y: NDArray[np.int64], proba: NDArray[np.float64], target: float) -> float:
+    from breast_cancer_ml.domain.threshold import threshold_for_recall
+
+    predicted = proba >= threshold_for_recall(y, proba, target)
+    return float(np.sum(predicted & (y == 1)) / max(1, int(np.sum(predicted))))
+
+
 def inner_selection(
     build: Builder,
     points: Sequence[Mapping[str, Any]],
@@ -74,19 +83,31 @@ def inner_selection(
     y: NDArray[np.int64],
     inner: Sequence[tuple[NDArray[np.int64], NDArray[np.int64]]],
     metric: TuneMetric,
+    target_recall: float | None = None,
 ) -> tuple[dict[str, Any], NDArray[np.int64], NDArray[np.float64]]:
     """The grid point with the best mean inner-fold ``metric`` (first one on ties), and its
-    pooled inner out-of-fold labels and probabilities (for the threshold)."""
+    pooled inner out-of-fold labels and probabilities (for the threshold).
+
+    ``precision_at_recall`` is computed once on the pooled inner predictions (a per-fold
+    threshold would rest on a handful of malignant cases) and needs ``target_recall``.
+    """
+    if metric == "precision_at_recall" and target_recall is None:
+        raise ValueError("tune_metric precision_at_recall needs a target recall")
     best: tuple[float, dict[str, Any], NDArray[np.int64], NDArray[np.float64]] | None = None
     for point in points:
         scores, ys, ps = [], [], []
         for train, test in inner:
             model = build(point).fit(X[train], y[train])
             proba = np.asarray(model.predict_proba(X[test])[:, 1], dtype=np.float64)
-            scores.append(_score(metric, y[test], proba))
+            if metric != "precision_at_recall":
+                scores.append(_score(metric, y[test], proba))
             ys.append(y[test])
             ps.append(proba)
-        mean = float(np.mean(scores))
+        if metric == "precision_at_recall":
+            assert target_recall is not None
+            mean = _precision_at_recall(np.concatenate(ys), np.concatenate(ps), target_recall)
+        else:
+            mean = float(np.mean(scores))
         if best is None or mean > best[0]:
             best = (mean, dict(point), np.concatenate(ys), np.concatenate(ps))
     assert best is not None  # points is never empty
@@ -121,7 +142,9 @@ def evaluate_candidate(
         threshold = DEFAULT_THRESHOLD
         if len(points) > 1 or target_recall is not None:
             inner = list(inner_split(X_tr, y_tr))
-            params, y_in, p_in = inner_selection(build, points, X_tr, y_tr, inner, tune_metric)
+            params, y_in, p_in = inner_selection(
+                build, points, X_tr, y_tr, inner, tune_metric, target_recall
+            )
             if target_recall is not None:
                 threshold = choose_threshold(y_in, p_in, target_recall)
         t0 = time.perf_counter()

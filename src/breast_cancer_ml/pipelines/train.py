@@ -169,6 +169,7 @@ def tune_params(
         y,
         inner,
         settings.tune_metric,
+        settings.target_recall,
     )
     return params
 

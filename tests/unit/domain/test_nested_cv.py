@@ -160,3 +160,11 @@ def _segments(log: list[Event]) -> list[tuple[frozenset[int], list[Event]]]:
         else:
             current.append((kind, rows))
     return out
+
+
+def test_precision_at_recall_needs_a_target() -> None:
+    from breast_cancer_ml.domain.nested_cv import inner_selection
+
+    X, y = make_data()
+    with pytest.raises(ValueError, match="target recall"):
+        inner_selection(lambda p: RecordingEstimator([]), [{}], X, y, [], "precision_at_recall")
