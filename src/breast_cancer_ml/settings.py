@@ -155,6 +155,9 @@ class CompareSettings(BaseSettings):
     output_dir: Path | None = Field(
         None, description="Also keep the table and figures in this folder."
     )
+    notes_file: Path | None = Field(
+        None, description="Markdown appended to the report as hand-written notes."
+    )
     progress: Literal["auto", "always", "never"] = Field(
         "auto", description="Progress bar on stderr; auto: only when stderr is a terminal."
     )

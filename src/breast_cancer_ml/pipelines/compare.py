@@ -39,6 +39,7 @@ from breast_cancer_ml.domain.selection import (
 )
 from breast_cancer_ml.domain.threshold import threshold_for_recall
 from breast_cancer_ml.domain.validation import check_class_counts
+from breast_cancer_ml.errors import ConfigError
 from breast_cancer_ml.settings import CompareSettings
 
 #: Column label, summary key, format. Means ± std (ddof=1) over all outer folds.
@@ -154,6 +155,8 @@ def evaluate_model(
 def run_comparison(settings: CompareSettings) -> ComparisonResult:
     """The whole ``bcml compare`` job."""
     started = time.perf_counter()
+    if settings.notes_file is not None and not settings.notes_file.is_file():
+        raise ConfigError(f"notes_file {settings.notes_file} does not exist or is not a file.")
     dataset = load_dataset(settings.data)
     check_class_counts(dataset.y, settings.k_folds, str(settings.data))
     X, y = training_split(dataset, settings.test_size, settings.seed)
@@ -267,7 +270,7 @@ def _track(
             import shutil
 
             settings.output_dir.mkdir(parents=True, exist_ok=True)
-            for p in [*paths, report]:
+            for p in [*paths] if settings.report_file is not None else [*paths, report]:
                 shutil.copy2(p, settings.output_dir / p.name)
     return outcome
 
@@ -537,19 +540,42 @@ def selection_report(result: ComparisonResult) -> str:
     runner_up = rec.ranking[1] if len(rec.ranking) > 1 else None
     if runner_up is not None:
         rs = result.models[runner_up].summary
-        d = paired_difference(
-            [o.metrics["recall"] for o in best.outcomes],
-            [o.metrics["recall"] for o in result.models[runner_up].outcomes],
-        )
+        other = result.models[runner_up].outcomes
+
+        def paired(metric: str) -> str:
+            d = paired_difference(
+                [o.metrics[metric] for o in best.outcomes], [o.metrics[metric] for o in other]
+            )
+            return (
+                f"{_LABELS[metric].lower()} {d.mean:+.4f} (higher in {d.wins}, lower in "
+                f"{d.losses}, equal in {d.ties} of {n_outer} folds)"
+            )
+
         lines += [
             "",
             f"Runner-up `{runner_up}`: recall {_pm(rs, 'recall')}, precision "
-            f"{_pm(rs, 'precision')}, ROC AUC {_pm(rs, 'roc_auc')}. On the same folds the "
-            f"recommended model's recall differs by {d.mean:+.4f} on average (higher in "
-            f"{d.wins}, lower in {d.losses}, equal in {d.ties} of {n_outer} folds). With about "
-            f"{result.n_malignant / s.k_folds:.0f} malignant cases per outer fold, one missed "
-            f"case moves a fold's recall by about {s.k_folds / result.n_malignant:.2f}; the "
-            "per-fold spread (std) above is the scale on which differences are noise.",
+            f"{_pm(rs, 'precision')}, ROC AUC {_pm(rs, 'roc_auc')}. Paired on the same folds, "
+            f"`{rec.model}` minus `{runner_up}`: {paired('recall')}; {paired('precision')}; "
+            f"{paired('roc_auc')}. With about {result.n_malignant / s.k_folds:.0f} malignant "
+            f"cases per outer fold, one missed case moves a fold's recall by about "
+            f"{s.k_folds / result.n_malignant:.2f}; the per-fold spread (std) above is the "
+            "scale on which differences are noise.",
+        ]
+    weak = [
+        n
+        for n, r in result.models.items()
+        if r.summary["gate_pass_share"] >= 0.5 and r.summary["precision_mean"] < s.bar_precision
+    ]
+    if weak:
+        lines += [
+            "",
+            "The promotion gate looks at recall only: "
+            + ", ".join(
+                f"`{n}` (precision {result.models[n].summary['precision_mean']:.2f})" for n in weak
+            )
+            + " pass it in at least half of the repeats despite a precision below the bar. "
+            "The bar's precision floor here, and the ROC AUC rule of champion/challenger in "
+            "`bcml train`, are what keep such models out.",
         ]
     lines += [
         "",
@@ -564,6 +590,13 @@ def selection_report(result: ComparisonResult) -> str:
         "are chosen there, the held-out test split then measures it once).",
         "",
     ]
+    if s.notes_file is not None:
+        lines += [
+            f"## Notes (hand-written, from `{s.notes_file.as_posix()}`; not generated)",
+            "",
+            s.notes_file.read_text().strip(),
+            "",
+        ]
     return "\n".join(lines)
 
 
