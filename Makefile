@@ -55,3 +55,8 @@ lock: ## re-resolve requirements/constraints.txt from pyproject.toml
 
 clean: ## remove generated state (.venv, mlflow.db, mlruns/, models/)
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts models .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: selection
+selection: $(STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~15 min on 2 cores)
+	$(BIN)/bcml compare --tune --target-recall 0.98 --repeats 5 --report-file MODEL_SELECTION.md \
+	  --output-dir docs/model_selection --notes-file docs/model_selection/notes.md

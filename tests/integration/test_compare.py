@@ -19,10 +19,13 @@ def test_compare_nested_logs_parent_and_children(
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     report = tmp_path / "MODEL_SELECTION.md"
+    notes = tmp_path / "notes.md"
+    notes.write_text("Checked by hand: nothing to add.")
     argv = [
         "compare", "--models", "logreg,knn", "--k-folds", "3", "--repeats", "2", "--tune",
         "--inner-k-folds", "3", "--target-recall", "0.97", "--tracking-uri", uri,
         "--report-file", str(report), "--output-dir", str(tmp_path / "out"),
+        "--notes-file", str(notes),
     ]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
