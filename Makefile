@@ -132,3 +132,8 @@ lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/li
 .PHONY: bench-batch
 bench-batch: $(STAMP) ## batch scoring benchmark: bcml predict vs mlflow models predict vs pandas
 	$(BIN)/python benchmarks/bench_batch.py
+
+.PHONY: selection
+selection: $(STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~15 min on 2 cores)
+	$(BIN)/bcml compare --tune --target-recall 0.98 --repeats 5 --report-file MODEL_SELECTION.md \
+	  --output-dir docs/model_selection --notes-file docs/model_selection/notes.md

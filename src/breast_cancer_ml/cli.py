@@ -86,7 +86,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"data version:  {summary['data_version']}")
     print(
         f"cv recall:     {metrics['cv_recall_mean']:.4f} ± {metrics['cv_recall_std']:.4f} "
-        f"(ddof=1, {summary['params']['k_folds']} folds)"
+        f"(ddof=1, {summary['params']['k_folds']} folds"
+        + (f" x {summary['cv_repeats']} repeats)" if summary.get("cv_repeats", 1) > 1 else ")")
     )
     print(
         "test:          "
@@ -96,6 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"gate:          {'PASSED' if result.gate.passed else 'FAILED'}: "
         + "; ".join(result.gate.reasons)
     )
+    _print_selection(summary)
     if result.promoted:
         reg = summary["registered_model"]
         print(f"promoted:      {summary['published_path']} -> {result.published_path}")
@@ -114,6 +116,50 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"model not promoted ({summary['not_promoted_reason']}) and --require-promotion set"
         )
     return 0
+
+
+def _print_selection(summary: dict[str, Any]) -> None:
+    """Threshold and champion/challenger lines of ``bcml train`` (issue 4)."""
+    target = summary.get("target_recall")
+    how = f"chosen for target recall {target} on out-of-fold predictions" if target else "default"
+    print(f"threshold:     {summary['threshold']:.4f} ({how})")
+    verdict = summary.get("champion_challenger") or {}
+    if verdict.get("evaluated"):
+        print(f"challenger:    {verdict['reason']}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from breast_cancer_ml.pipelines.compare import markdown_table, run_comparison
+    from breast_cancer_ml.settings import CompareSettings, load_settings
+
+    settings = load_settings(
+        CompareSettings, args.config, **_settings_overrides(args, CompareSettings)
+    )
+    result = run_comparison(settings)
+    rec = result.recommendation
+    print(markdown_table(result.models))
+    verdict = "meets the bar" if rec.meets_bar else "misses the bar: " + "; ".join(rec.missed)
+    print(f"recommended:   {rec.model} ({verdict})")
+    print(f"ranking:       {' > '.join(rec.ranking)}")
+    print(f"run id:        {result.run_id}  (experiment {settings.experiment!r}, parent run)")
+    print(f"time:          {result.seconds:.1f} s")
+    if settings.report_file is not None:
+        print(f"report:        {settings.report_file}")
+    return 0
+
+
+def _add_compare_parser(sub: Any) -> None:
+    from breast_cancer_ml.settings import CompareSettings
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare registry models on the same repeated (nested) CV folds",
+        description="Cross-validate registry models on the same repeated stratified folds of "
+        "the training split (nested with --tune), log one MLflow parent run with a child run "
+        "per model, and recommend one.",
+    )
+    add_settings_arguments(compare, CompareSettings)
+    compare.set_defaults(handler=_cmd_compare)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -250,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_settings_arguments(train, TrainSettings, skip=("smoke_fraction", "smoke_k_folds"))
     train.set_defaults(handler=_cmd_train)
+
+    _add_compare_parser(sub)
 
     rollback = sub.add_parser("rollback", help="point models/latest at an earlier promoted model")
     rollback.add_argument("run_id", nargs="?", help="run id in models/history (default: previous)")

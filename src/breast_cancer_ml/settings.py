@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -70,6 +70,124 @@ class TrainSettings(BcmlSettings):
         description=f"MLflow tracking URI; else MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}.",
     )
     summary_file: Path | None = Field(None, description="Also write run_summary.json here.")
+    # --- model selection (issue 4) ---
+    repeats: int = Field(
+        1, ge=1, le=100, description="Repeats of the K-fold CV behind the gate (stabler, slower)."
+    )
+    target_recall: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Lower the threshold (from out-of-fold training predictions) to reach "
+        "this malignant recall; default: threshold 0.5.",
+    )
+    challenger_recall_margin: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Champion/challenger: tolerated drop in mean per-fold recall vs the champion.",
+    )
+    challenger_auc_margin: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Champion/challenger: tolerated drop in mean per-fold ROC AUC.",
+    )
+    force_promote: bool = Field(
+        False, description="Promote even if the champion/challenger rule keeps the champion."
+    )
+    tune: bool = Field(
+        False, description="Pick the model's grid point by inner CV on the training split first."
+    )
+    inner_k_folds: int = Field(5, ge=2, le=20, description="Folds of the --tune search.")
+    tune_metric: Literal["roc_auc", "pr_auc", "brier", "precision_at_recall"] = Field(
+        "roc_auc",
+        description="Criterion of the --tune search (brier: lower is better; "
+        "precision_at_recall: precision at the --target-recall threshold).",
+    )
+
+    @model_validator(mode="after")
+    def _metric_needs_target(self) -> TrainSettings:
+        if self.tune_metric == "precision_at_recall" and self.target_recall is None:
+            raise ValueError("tune_metric precision_at_recall needs --target-recall")
+        return self
+
+
+ALL_MODELS = "logreg,decision_tree,random_forest,svm_rbf,hist_gb,knn"
+
+
+class CompareSettings(BcmlSettings):
+    """Settings of ``bcml compare``: candidates, repeated (nested) CV, bars, stores."""
+
+    data: Path = Field(BUNDLED_DATA, description="CSV in the Kaggle WDBC layout.")
+    models: str = Field(ALL_MODELS, description="Comma-separated registry names to compare.")
+    k_folds: int = Field(10, ge=2, le=50, description="Outer stratified folds (training split).")
+    repeats: int = Field(10, ge=1, le=100, description="Repeats of the outer K-fold CV.")
+    tune: bool = Field(False, description="Nested CV: inner folds pick each model's grid point.")
+    inner_k_folds: int = Field(5, ge=2, le=20, description="Inner folds (--tune, threshold).")
+    tune_metric: Literal["roc_auc", "pr_auc", "brier", "precision_at_recall"] = Field(
+        "roc_auc",
+        description="Inner-CV criterion for --tune (brier: lower is better; "
+        "precision_at_recall: precision at the --target-recall threshold).",
+    )
+    target_recall: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Choose each fold's threshold inside the training folds to reach this "
+        "malignant recall; default: threshold 0.5.",
+    )
+    test_size: float = Field(0.2, gt=0, lt=1, description="Held-out share left out of compare.")
+    seed: int = Field(42, ge=0, description="Seed of every split and estimator.")
+    experiment: str = Field(
+        "breast-cancer-ml-compare", min_length=1, description="MLflow experiment."
+    )
+    min_recall: float = Field(0.95, ge=0, le=1, description="Gate: minimum CV malignant recall.")
+    max_recall_std: float = Field(0.05, ge=0, le=1, description="Gate: maximum CV recall std.")
+    bar_recall: float = Field(0.975, ge=0, le=1, description="Recommendation bar: mean recall.")
+    bar_precision: float = Field(0.93, ge=0, le=1, description="Recommendation bar: precision.")
+    bar_roc_auc: float = Field(0.995, ge=0, le=1, description="Recommendation bar: ROC AUC.")
+    tracking_uri: str | None = Field(
+        None,
+        description=f"MLflow tracking URI; else MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}.",
+    )
+    report_file: Path | None = Field(
+        None, description="Write the selection report (Markdown, e.g. MODEL_SELECTION.md) here."
+    )
+    output_dir: Path | None = Field(
+        None, description="Also keep the table and figures in this folder."
+    )
+    notes_file: Path | None = Field(
+        None, description="Markdown appended to the report as hand-written notes."
+    )
+    progress: Literal["auto", "always", "never"] = Field(
+        "auto", description="Progress bar on stderr; auto: only when stderr is a terminal."
+    )
+
+    @model_validator(mode="after")
+    def _metric_needs_target(self) -> CompareSettings:
+        if self.tune_metric == "precision_at_recall" and self.target_recall is None:
+            raise ValueError("tune_metric precision_at_recall needs --target-recall")
+        return self
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: str) -> str:
+        from breast_cancer_ml.domain.models import CANDIDATES
+
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if not names:
+            raise ValueError("name at least one model")
+        unknown = [n for n in names if n not in CANDIDATES]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; known: {sorted(CANDIDATES)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a model is named twice")
+        return ",".join(names)
+
+    @property
+    def model_names(self) -> list[str]:
+        return self.models.split(",")
 
 
 S = TypeVar("S", bound=BaseSettings)

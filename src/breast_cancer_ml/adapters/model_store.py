@@ -226,6 +226,19 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.linear_model._logistic.LogisticRegression",
+        # The rest of the estimator registry (domain/models.py). skops trusts public scikit-learn
+        # estimators by default; the private helper types below are the ones
+        # skops.io.get_untrusted_types reports for fitted registry pipelines.
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.calibration.CalibratedClassifierCV",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.svm._classes.SVC",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
     }
 )
 SKOPS_FILE = "model.skops"
@@ -286,6 +299,24 @@ def _check_structure(path: Path, model: Any, trusted: frozenset[str]) -> None:
         raise ModelIntegrityError(
             f"{path}: pipeline steps of types that are not trusted: {foreign}"
         )
+
+
+def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> list[str]:
+    """The non-default types skops needs trusted to load ``model`` (``[]`` for scaler+logreg).
+
+    Raises :class:`ModelIntegrityError` when ``model`` holds a type outside ``trusted``: such
+    a model could be published but never loaded, so it is refused before logging.
+    """
+    import skops.io as sio
+
+    needed = sorted(sio.get_untrusted_types(data=sio.dumps(model)))
+    refused = [t for t in needed if t not in trusted]
+    if refused:
+        raise ModelIntegrityError(
+            f"the model holds types outside model_store.TRUSTED_TYPES: {refused}. Add them "
+            "there (with the estimator registry) after checking they are safe to load."
+        )
+    return needed
 
 
 def load_published(folder: Path) -> PublishedModel:

@@ -47,14 +47,22 @@ class Tracker:
         mlflow.set_tracking_uri(self.tracking_uri)
 
     @contextlib.contextmanager
-    def run(self, experiment: str, tags: Mapping[str, str]) -> Iterator[str]:
+    def run(
+        self, experiment: str, tags: Mapping[str, str], run_name: str | None = None
+    ) -> Iterator[str]:
         """Start a run in ``experiment`` and yield its id. An exception marks it FAILED."""
         if self._mlflow.get_experiment_by_name(experiment) is None:
             self._mlflow.create_experiment(
                 experiment, artifact_location=_artifact_location(self.tracking_uri, experiment)
             )
         self._mlflow.set_experiment(experiment)
-        with self._mlflow.start_run(tags=dict(tags)) as active:
+        with self._mlflow.start_run(tags=dict(tags), run_name=run_name) as active:
+            yield active.info.run_id
+
+    @contextlib.contextmanager
+    def child_run(self, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+        """A run nested in the active one (``bcml compare``: one child per model)."""
+        with self._mlflow.start_run(run_name=run_name, nested=True, tags=dict(tags)) as active:
             yield active.info.run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -73,9 +81,11 @@ class Tracker:
         input_example: Any,
         pip_requirements: list[str],
         download_to: Path,
+        skops_trusted_types: list[str] | None = None,
     ) -> LoggedModel:
         """Log ``model`` as ``model`` with skops serialization, a signature from the named
-        ``input_example`` (a DataFrame) and explicit requirements (no slow inference)."""
+        ``input_example`` (a DataFrame) and explicit requirements (no slow inference).
+        ``skops_trusted_types``: non-default types the model holds (trees, calibrators)."""
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
@@ -91,6 +101,7 @@ class Tracker:
                 signature=signature,
                 input_example=input_example,
                 pip_requirements=pip_requirements,
+                skops_trusted_types=skops_trusted_types or None,
             )
         local = self._mlflow.artifacts.download_artifacts(
             artifact_uri=info.model_uri, dst_path=str(download_to)

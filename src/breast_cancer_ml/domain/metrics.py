@@ -9,6 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
+    brier_score_loss,
     f1_score,
     precision_score,
     recall_score,
@@ -19,6 +21,17 @@ from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 
 CV_METRICS = ("accuracy", "precision", "recall", "f1")
 TEST_METRICS = (*CV_METRICS, "roc_auc")
+#: What ``bcml compare`` reports per fold. Brier is a loss (lower is better); the rest gains.
+COMPARE_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+)
 
 
 def classification_metrics(
@@ -39,6 +52,36 @@ def classification_metrics(
     if y_score is not None:
         out["roc_auc"] = float(roc_auc_score(y_true, y_score))
     return out
+
+
+def specificity(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Recall of the benign class: TN / (TN + FP). NaN when there is no benign case."""
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    negatives = t != POSITIVE_CLASS
+    n = int(negatives.sum())
+    return float(np.sum(negatives & (p != POSITIVE_CLASS)) / n) if n else math.nan
+
+
+def pr_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """Area under the precision-recall curve of the malignant class (average precision)."""
+    return float(average_precision_score(y_true, y_score, pos_label=POSITIVE_CLASS))
+
+
+def brier(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """Mean squared error of the malignancy probability (0 is perfect, lower is better)."""
+    return float(brier_score_loss(y_true, y_score, pos_label=POSITIVE_CLASS))
+
+
+def evaluation_metrics(
+    y_true: ArrayLike, y_pred: ArrayLike, y_score: ArrayLike
+) -> dict[str, float]:
+    """Every metric of :data:`COMPARE_METRICS` for one fold, in that order."""
+    out = classification_metrics(y_true, y_pred, y_score)
+    out["specificity"] = specificity(y_true, y_pred)
+    out["pr_auc"] = pr_auc(y_true, y_score)
+    out["brier"] = brier(y_true, y_score)
+    return {name: out[name] for name in COMPARE_METRICS}
 
 
 def summarize_folds(per_fold: Iterable[Mapping[str, float]]) -> dict[str, float]:

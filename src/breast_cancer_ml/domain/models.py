@@ -1,13 +1,16 @@
 """The registry of candidate estimators: each an unfitted scikit-learn pipeline.
 
 Every candidate is built by name, so training, comparison and batch scoring share one
-definition. Hyperparameters are logged with the entry's prefix (``lr_C``, ...).
+definition. Hyperparameters are logged with the entry's prefix (``lr_C``, ...). Each entry
+declares a small hyperparameter grid (pipeline parameter names) that ``bcml compare --tune``
+searches in its inner cross-validation loop. Estimator classes other than the default's are
+imported when a candidate is built, so ``bcml train`` with the default model stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,8 @@ class Candidate:
     model_type: str
     param_prefix: str
     build: Callable[[int], Pipeline]
+    #: ``bcml compare --tune`` grid: pipeline parameter name -> values to try.
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
 
 
 def _logreg(seed: int) -> Pipeline:
@@ -39,8 +44,92 @@ def _logreg(seed: int) -> Pipeline:
     )
 
 
+def _decision_tree(seed: int) -> Pipeline:
+    from sklearn.tree import DecisionTreeClassifier
+
+    # Trees are invariant to feature scaling: no scaler.
+    return Pipeline([(ESTIMATOR_STEP, DecisionTreeClassifier(random_state=seed))])
+
+
+def _random_forest(seed: int) -> Pipeline:
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)
+    return Pipeline([(ESTIMATOR_STEP, forest)])
+
+
+def _svm_rbf(seed: int) -> Pipeline:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    # SVC(probability=True) is deprecated since scikit-learn 1.9; this is its replacement:
+    # Platt scaling of the decision function fitted on internal 5-fold CV predictions, then
+    # one SVC refitted on all rows (ensemble=False).
+    svm = CalibratedClassifierCV(
+        SVC(kernel="rbf", C=1.0, gamma="scale", random_state=seed),
+        method="sigmoid",
+        cv=5,
+        ensemble=False,
+    )
+    return Pipeline([("scaler", StandardScaler()), (ESTIMATOR_STEP, svm)])
+
+
+def _hist_gb(seed: int) -> Pipeline:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    boosting = HistGradientBoostingClassifier(early_stopping=False, random_state=seed)
+    return Pipeline([(ESTIMATOR_STEP, boosting)])
+
+
+def _knn(seed: int) -> Pipeline:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    # Distances need comparable feature scales. (kNN is deterministic: no seed.)
+    return Pipeline([("scaler", StandardScaler()), (ESTIMATOR_STEP, KNeighborsClassifier())])
+
+
+_E = f"{ESTIMATOR_STEP}__"
+
 CANDIDATES: dict[str, Candidate] = {
-    c.name: c for c in (Candidate("logreg", "LogisticRegression", "lr_", _logreg),)
+    c.name: c
+    for c in (
+        Candidate("logreg", "LogisticRegression", "lr_", _logreg, {f"{_E}C": [0.1, 1.0, 10.0]}),
+        Candidate(
+            "decision_tree",
+            "DecisionTreeClassifier",
+            "dt_",
+            _decision_tree,
+            {f"{_E}max_depth": [3, 5, None], f"{_E}min_samples_leaf": [1, 5]},
+        ),
+        Candidate(
+            "random_forest",
+            "RandomForestClassifier",
+            "rf_",
+            _random_forest,
+            {f"{_E}max_features": ["sqrt", 0.5], f"{_E}min_samples_leaf": [1, 3]},
+        ),
+        Candidate(
+            "svm_rbf",
+            "SVC",
+            "svm_",
+            _svm_rbf,
+            {f"{_E}estimator__C": [1.0, 10.0], f"{_E}estimator__gamma": ["scale", 0.01]},
+        ),
+        Candidate(
+            "hist_gb",
+            "HistGradientBoostingClassifier",
+            "hgb_",
+            _hist_gb,
+            {f"{_E}learning_rate": [0.05, 0.1], f"{_E}max_leaf_nodes": [7, 31]},
+        ),
+        Candidate(
+            "knn",
+            "KNeighborsClassifier",
+            "knn_",
+            _knn,
+            {f"{_E}n_neighbors": [5, 9, 15], f"{_E}weights": ["uniform", "distance"]},
+        ),
+    )
 }
 DEFAULT_MODEL = "logreg"
 
@@ -61,10 +150,20 @@ def build_pipeline(name: str, seed: int) -> Pipeline:
 
 
 def estimator_params(pipeline: Pipeline, name: str) -> dict[str, Any]:
-    """Every hyperparameter of the pipeline's estimator, prefixed (``lr_C``, ``lr_penalty``...)."""
+    """Every hyperparameter of the pipeline's estimator, prefixed (``lr_C``, ``lr_penalty``...).
+
+    A wrapped estimator's own parameters are included with their scikit-learn path
+    (``svm_estimator__C``); the wrapped estimator object itself is not a parameter.
+    """
+    from sklearn.base import BaseEstimator
+
     prefix = get_candidate(name).param_prefix
-    params = pipeline.named_steps[ESTIMATOR_STEP].get_params(deep=False)
-    return {f"{prefix}{key}": value for key, value in sorted(params.items())}
+    params = pipeline.named_steps[ESTIMATOR_STEP].get_params(deep=True)
+    return {
+        f"{prefix}{key}": value
+        for key, value in sorted(params.items())
+        if not isinstance(value, BaseEstimator)
+    }
 
 
 #: Decision threshold on the malignancy probability unless a model was trained with another.

@@ -32,6 +32,7 @@ from breast_cancer_ml.domain.models import (
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 from breast_cancer_ml.domain.validation import check_class_counts
+from breast_cancer_ml.errors import ConfigError
 from breast_cancer_ml.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -48,11 +49,17 @@ class Split:
 
 @dataclass(frozen=True)
 class CVResult:
-    """Per-fold metrics, their mean/std (ddof=1) and out-of-fold malignancy probabilities."""
+    """Per-fold metrics, their mean/std (ddof=1) and out-of-fold malignancy probabilities.
+
+    With repeats, ``oof_proba`` is the mean over repeats; ``fold_test_idx``/``fold_proba``
+    hold every fold's validation rows and their probabilities, in fold order.
+    """
 
     folds: list[dict[str, float]]
     summary: dict[str, float]
     oof_proba: NDArray[np.float64]
+    fold_test_idx: tuple[NDArray[np.int64], ...] = ()
+    fold_proba: tuple[NDArray[np.float64], ...] = ()
 
 
 @dataclass
@@ -97,19 +104,77 @@ def cross_validate(
     k_folds: int,
     seed: int,
     threshold: float = DEFAULT_THRESHOLD,
+    repeats: int = 1,
+    make_pipeline: Callable[[], Any] | None = None,
 ) -> CVResult:
-    """Stratified K-fold CV of a fresh pipeline per fold; metrics of the malignant class."""
-    from sklearn.model_selection import StratifiedKFold
+    """Repeated stratified K-fold CV (:mod:`~breast_cancer_ml.domain.folds`) of a fresh
+    pipeline per fold; metrics of the malignant class, ROC AUC included.
 
-    folds = []
-    oof = np.empty(len(y), dtype=np.float64)
-    splitter = StratifiedKFold(n_splits=k_folds, shuffle=True, random_state=seed)
-    for train_idx, val_idx in splitter.split(X, y):
-        pipeline = build_pipeline(model, seed).fit(X[train_idx], y[train_idx])
-        proba = pipeline.predict_proba(X[val_idx])[:, 1]
-        oof[val_idx] = proba
-        folds.append(classification_metrics(y[val_idx], classify(proba, threshold)))
-    return CVResult(folds=folds, summary=summarize_folds(folds), oof_proba=oof)
+    ``make_pipeline`` builds the unfitted pipeline (default: the registry's ``model``); the
+    champion/challenger check passes a clone of the champion's configuration.
+    """
+    from breast_cancer_ml.domain.folds import stratified_folds
+
+    build = make_pipeline or (lambda: build_pipeline(model, seed))
+    oof = np.zeros(len(y), dtype=np.float64)
+    test_idx: list[NDArray[np.int64]] = []
+    probas: list[NDArray[np.float64]] = []
+    for fold in stratified_folds(y, k_folds, repeats, seed):
+        pipeline = build().fit(X[fold.train], y[fold.train])
+        proba = np.asarray(pipeline.predict_proba(X[fold.test])[:, 1], dtype=np.float64)
+        oof[fold.test] += proba / repeats
+        test_idx.append(fold.test)
+        probas.append(proba)
+    return cv_at_threshold(CVResult([], {}, oof, tuple(test_idx), tuple(probas)), y, threshold)
+
+
+def cv_at_threshold(cv: CVResult, y: NDArray[np.int64], threshold: float) -> CVResult:
+    """The same CV predictions, with fold metrics recomputed at ``threshold``."""
+    folds = [
+        classification_metrics(y[idx], classify(proba, threshold), proba)
+        for idx, proba in zip(cv.fold_test_idx, cv.fold_proba, strict=True)
+    ]
+    return CVResult(folds, summarize_folds(folds), cv.oof_proba, cv.fold_test_idx, cv.fold_proba)
+
+
+def choose_threshold(cv: CVResult, y: NDArray[np.int64], target_recall: float | None) -> float:
+    """The threshold for ``target_recall`` from the pooled out-of-fold predictions (all
+    repeats) of the training split, or the default 0.5 without a target."""
+    if target_recall is None:
+        return DEFAULT_THRESHOLD
+    from breast_cancer_ml.domain.threshold import threshold_for_recall
+
+    y_pooled = np.concatenate([y[idx] for idx in cv.fold_test_idx])
+    return threshold_for_recall(y_pooled, np.concatenate(cv.fold_proba), target_recall)
+
+
+def tune_params(
+    settings: TrainSettings, X: NDArray[np.float64], y: NDArray[np.int64]
+) -> dict[str, Any]:
+    """With ``--tune``: the registry grid point with the best mean ``tune_metric`` over
+    ``inner_k_folds`` stratified folds of the training split (as one inner loop of
+    ``bcml compare --tune``); else ``{}`` (registry defaults)."""
+    if not settings.tune:
+        return {}
+    from breast_cancer_ml.domain.folds import stratified_folds
+    from breast_cancer_ml.domain.nested_cv import grid_points, inner_selection
+
+    points = grid_points(get_candidate(settings.model).grid)
+    if len(points) == 1:
+        return dict(points[0])
+    inner = [
+        (f.train, f.test) for f in stratified_folds(y, settings.inner_k_folds, 1, settings.seed)
+    ]
+    params, _, _ = inner_selection(
+        lambda p: build_pipeline(settings.model, settings.seed).set_params(**p),
+        points,
+        X,
+        y,
+        inner,
+        settings.tune_metric,
+        settings.target_recall,
+    )
+    return params
 
 
 def environment_tags() -> dict[str, str]:
@@ -139,7 +204,10 @@ def _git(*args: str) -> str:
 
 def run_training(settings: TrainSettings) -> TrainingResult:
     """The whole ``bcml train`` job."""
-    get_candidate(settings.model)  # fail fast on an unknown model name
+    try:
+        get_candidate(settings.model)  # fail fast on an unknown model name
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     k_folds = settings.k_folds
     if settings.smoke and "k_folds" not in settings.model_fields_set:
         k_folds = settings.smoke_k_folds
@@ -151,10 +219,22 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     split = split_dataset(dataset, settings.test_size, settings.seed)
     check_class_counts(split.y_train, k_folds, f"{settings.data} (training split)")
 
-    cv = cross_validate(settings.model, split.X_train, split.y_train, k_folds, settings.seed)
-    final = build_pipeline(settings.model, settings.seed).fit(split.X_train, split.y_train)
+    tuned = tune_params(settings, split.X_train, split.y_train)
+
+    def make_pipeline() -> Any:
+        return build_pipeline(settings.model, settings.seed).set_params(**tuned)
+
+    cv = cross_validate(
+        settings.model, split.X_train, split.y_train, k_folds, settings.seed,
+        repeats=settings.repeats, make_pipeline=make_pipeline,
+    )  # fmt: skip
+    # The threshold comes from out-of-fold predictions of the training split only.
+    threshold = choose_threshold(cv, split.y_train, settings.target_recall)
+    if threshold != DEFAULT_THRESHOLD:
+        cv = cv_at_threshold(cv, split.y_train, threshold)
+    final = make_pipeline().fit(split.X_train, split.y_train)
     test_proba = final.predict_proba(split.X_test)[:, 1]
-    test_pred = classify(test_proba, DEFAULT_THRESHOLD)
+    test_pred = classify(test_proba, threshold)
     test = classification_metrics(split.y_test, test_pred, test_proba)
 
     thresholds = GateThresholds(settings.min_recall, settings.max_recall_std)
@@ -163,6 +243,10 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     params: dict[str, Any] = {
         "model_type": get_candidate(settings.model).model_type,
         "k_folds": k_folds,
+        "cv_repeats": settings.repeats,
+        "threshold": threshold,
+        "target_recall": settings.target_recall,
+        "tune": settings.tune,
         **estimator_params(final, settings.model),
         "random_state": settings.seed,
         "data_version": dataset.data_version,
@@ -180,6 +264,18 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     else:
         eligible, not_promoted_reason = True, None
 
+    from breast_cancer_ml.pipelines.champion import challenge, fold_spec
+
+    spec = fold_spec(dataset.data_version, settings, k_folds)
+    extra: dict[str, Any] = {"fold_spec": spec, "cv_repeats": settings.repeats}
+    if eligible:
+        verdict = challenge(settings, spec, cv.folds, split.X_train, split.y_train)
+        extra["champion_challenger"] = verdict
+        if not verdict["replace"]:
+            eligible, not_promoted_reason = False, "champion/challenger: champion kept"
+    else:
+        extra["champion_challenger"] = {"evaluated": False, "reason": not_promoted_reason}
+
     return _track_and_promote(
         settings,
         dataset,
@@ -192,6 +288,8 @@ def run_training(settings: TrainSettings) -> TrainingResult:
         eligible,
         not_promoted_reason,
         test_pred,
+        threshold=threshold,
+        extra=extra,
     )
 
 
@@ -207,6 +305,9 @@ def _track_and_promote(
     eligible: bool,
     not_promoted_reason: str | None,
     test_pred: NDArray[np.int64],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    extra: dict[str, Any] | None = None,
 ) -> TrainingResult:
     from breast_cancer_ml.adapters import reports
     from breast_cancer_ml.adapters.tracking import Tracker
@@ -244,6 +345,8 @@ def _track_and_promote(
                 cm_png,
                 report_txt,
                 png_done,
+                threshold=threshold,
+                extra=extra,
             )
 
 
@@ -264,6 +367,9 @@ def _log_and_promote(
     cm_png: Path,
     report_txt: Path,
     png_done: Callable[[], None],
+    *,
+    threshold: float,
+    extra: dict[str, Any] | None,
 ) -> TrainingResult:
     import importlib.metadata as md
 
@@ -276,7 +382,13 @@ def _log_and_promote(
 
     example = pd.DataFrame(split.X_train[:2], columns=list(FEATURES))
     requirements = [f"{d}=={md.version(d)}" for d in ("scikit-learn", "skops", "numpy")]
-    logged = tracker.log_sklearn_model(final, example, requirements, tmp / "download")
+    logged = tracker.log_sklearn_model(
+        final,
+        example,
+        requirements,
+        tmp / "download",
+        skops_trusted_types=model_store.trusted_types_for(final),
+    )
 
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -291,7 +403,8 @@ def _log_and_promote(
         "params": {k: _jsonable(v) for k, v in params.items()},
         "metrics": metrics,
         "cv_folds": cv.folds,
-        "threshold": DEFAULT_THRESHOLD,
+        "threshold": threshold,
+        "target_recall": settings.target_recall,
         "gate": {
             "passed": gate.passed,
             "reasons": list(gate.reasons),
@@ -302,6 +415,7 @@ def _log_and_promote(
         "not_promoted_reason": not_promoted_reason,
         "registered_model": None,
         "published_path": None,
+        **(extra or {}),
     }
     png_done()  # the picture is published and logged below
     summary_json = tmp / "run_summary.json"
@@ -325,8 +439,17 @@ def _log_and_promote(
             "data_version": dataset.data_version,
             "metrics": metrics,
             "gate": summary["gate"],
-            "threshold": DEFAULT_THRESHOLD,
+            "threshold": threshold,
+            "target_recall": settings.target_recall,
             "feature_names": list(FEATURES),
+            # per-fold numbers for the next champion/challenger comparison
+            "fold_spec": summary.get("fold_spec"),
+            "cv_fold_recall": [f["recall"] for f in cv.folds],
+            "cv_fold_roc_auc": [f["roc_auc"] for f in cv.folds],
+            "champion_challenger": summary.get("champion_challenger"),
+            "forced_promotion": bool(
+                (summary.get("champion_challenger") or {}).get("forced", False)
+            ),
             "bcml_version": __version__,
         }
         published = model_store.publish(

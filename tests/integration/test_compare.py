@@ -1,0 +1,84 @@
+"""bcml compare end to end: real MLflow SQLite store, nested CV, artifacts, report."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from breast_cancer_ml.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_compare_nested_logs_parent_and_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    report = tmp_path / "MODEL_SELECTION.md"
+    notes = tmp_path / "notes.md"
+    notes.write_text("Checked by hand: nothing to add.")
+    argv = [
+        "compare", "--models", "logreg,knn", "--k-folds", "3", "--repeats", "2", "--tune",
+        "--inner-k-folds", "3", "--target-recall", "0.97", "--tracking-uri", uri,
+        "--report-file", str(report), "--output-dir", str(tmp_path / "out"),
+        "--notes-file", str(notes),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| logreg |" in out
+    assert "| knn |" in out
+    assert "recommended:" in out
+
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("breast-cancer-ml-compare")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == ["knn", "logreg"]
+    for child in children:
+        metrics = child.data.metrics
+        for name in ("recall", "precision", "specificity", "f1", "roc_auc", "pr_auc", "brier"):
+            assert f"{name}_mean" in metrics
+            assert f"{name}_std" in metrics
+        assert 0 <= metrics["gate_pass_share"] <= 1
+        assert metrics["fit_seconds_mean"] > 0
+        assert child.data.params["tune"] == "True"
+    assert parent.data.params["tune"] == "True"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {
+        "comparison.md", "comparison.csv", "folds.csv", "curves.png", "recall_by_fold.png",
+        "MODEL_SELECTION.md",
+    } <= artifacts  # fmt: skip
+
+    # the same folds for every model: 3 folds x 2 repeats each, same test rows
+    with (tmp_path / "out" / "folds.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12
+    assert [(r["repeat"], r["fold"]) for r in rows if r["model"] == "logreg"] == [
+        (r["repeat"], r["fold"]) for r in rows if r["model"] == "knn"
+    ]
+    # tuning chose a grid point in every outer fold; thresholds were chosen (<= 0.5)
+    assert all(r["params"] for r in rows)
+    assert all(float(r["threshold"]) <= 0.5 for r in rows)
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 10_000
+
+    text = report.read_text()
+    assert text.startswith("# Model selection")
+    assert "bcml compare --models logreg,knn --k-folds 3 --repeats 2 --tune" in text
+    assert parent.info.run_id in text
+    assert "## Recommendation" in text
+    assert "| Model |" in text
+
+
+def test_compare_rejects_unknown_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--models", "logreg,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err
+    assert "Traceback" not in err
