@@ -238,6 +238,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.svm._classes.SVC",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # HistGradientBoostingClassifier keeps a fitted LabelEncoder; listed because the server
+        # narrows skops's default trust to this set (service/lean_imports.py).
+        "sklearn.preprocessing._label.LabelEncoder",
         "sklearn.neighbors._classification.KNeighborsClassifier",
     }
 )

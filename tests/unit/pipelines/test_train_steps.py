@@ -41,7 +41,9 @@ def test_cross_validation_is_deterministic_with_out_of_fold_scores(data: Dataset
     assert len(r1.folds) == 5
     assert r1.summary == r2.summary
     assert set(r1.summary) == {
-        f"{m}_{s}" for m in ("accuracy", "precision", "recall", "f1") for s in ("mean", "std")
+        f"{m}_{s}"
+        for m in ("accuracy", "precision", "recall", "f1", "roc_auc")
+        for s in ("mean", "std")
     }
     assert r1.oof_proba.shape == split.y_train.shape
     assert ((r1.oof_proba >= 0) & (r1.oof_proba <= 1)).all()
