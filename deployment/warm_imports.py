@@ -297,6 +297,28 @@ def recording(record: Path | None) -> Iterator[None]:
         pth.unlink()
 
 
+_UNSHIMMED = """
+import importlib, os, signal, sys
+from pathlib import Path
+import numpy as np
+from breast_cancer_ml.adapters.model_store import load_published
+from breast_cancer_ml.service.lean_imports import DEFERRED_MODULES
+for name in DEFERRED_MODULES:
+    importlib.import_module(name)
+for run_id in sys.argv[2:]:
+    load_published(Path(sys.argv[1]) / "history" / run_id).proba(np.ones((2, 30)))
+os.kill(os.getpid(), signal.SIGRTMIN + 2)  # record_files.SIGNAL: write the file list now
+"""
+
+
+def record_unshimmed(models: Path, run_ids: list[str], record: Path) -> None:
+    """Record the import path without ``lean_imports``: the modules it defers in ``bcml serve``
+    are imported for real on first use, and the Lambda handler imports scikit-learn plainly
+    (which pulls numpy.testing through scipy's namespace clone). Their files must survive."""
+    env = {**os.environ, "BCML_RECORD_DIR": str(record)}
+    subprocess.run([sys.executable, "-c", _UNSHIMMED, str(models), *run_ids], env=env, check=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, required=True, help="the warm-up model store")
@@ -329,6 +351,8 @@ def main(argv: list[str] | None = None) -> None:
             HEADERS["Authorization"] = "Bearer warm-up-key"
             exercise_routes(url, run_ids[0])
             HEADERS.clear()
+        if args.record is not None:
+            record_unshimmed(models, run_ids, args.record)
     print(
         f"warm-up: bcml serve (1 and 2 workers) scored {len(run_ids)} candidate model(s) "
         f"{run_ids} on every route in {time.monotonic() - started:.1f} s"
