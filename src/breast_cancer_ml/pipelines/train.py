@@ -62,6 +62,24 @@ class CVResult:
     fold_proba: tuple[NDArray[np.float64], ...] = ()
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """Everything trained, measured and decided before anything is logged."""
+
+    dataset: Dataset
+    split: Split
+    final: Any
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    cv: CVResult
+    gate: GateDecision
+    eligible: bool
+    not_promoted_reason: str | None
+    test_pred: NDArray[np.int64]
+    threshold: float
+    extra: dict[str, Any]
+
+
 @dataclass
 class TrainingResult:
     """What a training run produced; ``summary`` is the content of ``run_summary.json``."""
@@ -276,50 +294,26 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     else:
         extra["champion_challenger"] = {"evaluated": False, "reason": not_promoted_reason}
 
-    return _track_and_promote(
-        settings,
-        dataset,
-        split,
-        final,
-        params,
-        metrics,
-        cv,
-        gate,
-        eligible,
-        not_promoted_reason,
-        test_pred,
-        threshold=threshold,
-        extra=extra,
-    )
+    outcome = Outcome(
+        dataset=dataset, split=split, final=final, params=params, metrics=metrics, cv=cv,
+        gate=gate, eligible=eligible, not_promoted_reason=not_promoted_reason,
+        test_pred=test_pred, threshold=threshold, extra=extra,
+    )  # fmt: skip
+    return _track_and_promote(settings, outcome)
 
 
-def _track_and_promote(
-    settings: TrainSettings,
-    dataset: Dataset,
-    split: Split,
-    final: Any,
-    params: dict[str, Any],
-    metrics: dict[str, float],
-    cv: CVResult,
-    gate: GateDecision,
-    eligible: bool,
-    not_promoted_reason: str | None,
-    test_pred: NDArray[np.int64],
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    extra: dict[str, Any] | None = None,
-) -> TrainingResult:
+def _track_and_promote(settings: TrainSettings, o: Outcome) -> TrainingResult:
     from breast_cancer_ml.adapters import reports
     from breast_cancer_ml.adapters.tracking import Tracker
 
     with tempfile.TemporaryDirectory(prefix="bcml-train-") as tmp_name:
         tmp = Path(tmp_name)
         cm_png = tmp / "confusion_matrix.png"
-        counts = reports.confusion_counts(split.y_test, test_pred)
-        title = f"Test split (n={len(split.y_test)}), {settings.model}"
+        counts = reports.confusion_counts(o.split.y_test, o.test_pred)
+        title = f"Test split (n={len(o.split.y_test)}), {settings.model}"
         png_done = reports.start_confusion_matrix_png(counts, cm_png, title)
         report_txt = tmp / "classification_report.txt"
-        report_txt.write_text(reports.classification_report_text(split.y_test, test_pred))
+        report_txt.write_text(reports.classification_report_text(o.split.y_test, o.test_pred))
         tracker = Tracker(settings.tracking_uri)
         tags = {
             **environment_tags(),
@@ -328,48 +322,18 @@ def _track_and_promote(
             "data_path": str(settings.data),
         }
         with tracker.run(settings.experiment, tags) as run_id:
-            return _log_and_promote(
-                settings,
-                tracker,
-                run_id,
-                tmp,
-                dataset,
-                split,
-                final,
-                params,
-                metrics,
-                cv,
-                gate,
-                eligible,
-                not_promoted_reason,
-                cm_png,
-                report_txt,
-                png_done,
-                threshold=threshold,
-                extra=extra,
-            )
+            return _log_and_promote(settings, o, tracker, run_id, tmp, cm_png, report_txt, png_done)
 
 
 def _log_and_promote(
     settings: TrainSettings,
+    o: Outcome,
     tracker: Tracker,
     run_id: str,
     tmp: Path,
-    dataset: Dataset,
-    split: Split,
-    final: Any,
-    params: dict[str, Any],
-    metrics: dict[str, float],
-    cv: CVResult,
-    gate: GateDecision,
-    eligible: bool,
-    not_promoted_reason: str | None,
     cm_png: Path,
     report_txt: Path,
     png_done: Callable[[], None],
-    *,
-    threshold: float,
-    extra: dict[str, Any] | None,
 ) -> TrainingResult:
     import importlib.metadata as md
 
@@ -377,6 +341,10 @@ def _log_and_promote(
 
     from breast_cancer_ml.adapters import model_store
 
+    dataset, split, final, params, metrics, cv, gate = (
+        o.dataset, o.split, o.final, o.params, o.metrics, o.cv, o.gate
+    )  # fmt: skip
+    eligible, not_promoted_reason, threshold = o.eligible, o.not_promoted_reason, o.threshold
     tracker.log_params(params)
     tracker.log_metrics(metrics)
 
@@ -415,7 +383,7 @@ def _log_and_promote(
         "not_promoted_reason": not_promoted_reason,
         "registered_model": None,
         "published_path": None,
-        **(extra or {}),
+        **o.extra,
     }
     png_done()  # the picture is published and logged below
     summary_json = tmp / "run_summary.json"
