@@ -39,6 +39,7 @@ from breast_cancer_ml.adapters.model_source import load_scoring_model
 from breast_cancer_ml.adapters.model_store import PublishedModel
 from breast_cancer_ml.adapters.tabular_io import Format, resolve_layout, table_format
 from breast_cancer_ml.errors import ConfigError, DataValidationError
+from breast_cancer_ml.pipelines.score import PredictSummary
 from breast_cancer_ml.settings import PredictSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,31 +54,16 @@ _MID = "_bcml_mid"
 
 
 @dataclass(frozen=True)
-class SparkSummary:
-    """What a Spark scoring run did."""
+class SparkSummary(PredictSummary):
+    """What a Spark scoring run did: a local run's summary plus the Spark master used."""
 
-    rows: int
-    scored: int
-    rejected: int
-    seconds: float
-    output: str
-    rejects: str
-    run_id: str
-    threshold: float
-    model_source: str
-    master: str
-    partitions: int
+    master: str = ""
+    partitions: int = 0
 
     def lines(self) -> list[str]:
-        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        return [
-            f"model:     {self.model_source} (run {self.run_id}, threshold {self.threshold:g})",
-            f"spark:     {self.master}, {self.partitions} input partition(s)",
-            f"rows:      {self.rows:,} read, {self.scored:,} scored, {self.rejected:,} rejected",
-            f"time:      {self.seconds:.2f} s ({rate:,.0f} rows/s)",
-            f"output:    {self.output}",
-            f"rejects:   {self.rejects}",
-        ]
+        first, *middle, _ = super().lines()
+        spark = f"spark:     {self.master}, {self.partitions} input partition(s)"
+        return [first, spark, *middle, f"rejects:   {self.rejects}"]  # a folder of parts
 
 
 def spark_session(master: str, app_name: str = "bcml-predict", **conf: str) -> SparkSession:
