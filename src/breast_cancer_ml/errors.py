@@ -31,6 +31,10 @@ class ModelIntegrityError(ModelStoreError):
     """A model's files do not match the SHA256 sums recorded when it was promoted."""
 
 
+class ChampionChangedError(ModelStoreError):
+    """Another training promoted a model after this one compared itself with the champion."""
+
+
 class PromotionRefusedError(BcmlError):
     """The model did not pass the promotion gate and promotion was required."""
 

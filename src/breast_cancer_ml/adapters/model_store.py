@@ -29,7 +29,7 @@ from typing import Any
 from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
-from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
+from breast_cancer_ml.errors import ChampionChangedError, ModelIntegrityError, ModelStoreError
 
 LATEST = "latest"
 HISTORY = "history"
@@ -91,6 +91,16 @@ def publish_lock(models_dir: Path, timeout: float = 600) -> Iterator[None]:
         ) from None
 
 
+#: ``publish(expected_latest=...)`` default: publish whatever the current champion is.
+UNCHECKED: Any = object()
+
+
+def latest_run_id(models_dir: Path) -> str | None:
+    """The run id ``latest`` points at (its history folder's name), ``None`` if no model yet."""
+    latest = models_dir / LATEST
+    return latest.resolve().name if latest.exists() else None
+
+
 def publish(
     models_dir: Path,
     run_id: str,
@@ -98,6 +108,7 @@ def publish(
     artifacts: list[Path],
     metadata: dict[str, Any],
     *,
+    expected_latest: object = UNCHECKED,
     before_swap: Callable[[Path], None] | None = None,
 ) -> Path:
     """Publish a promoted model as ``models_dir/latest`` and return its history folder.
@@ -106,9 +117,21 @@ def publish(
     folder, ``metadata`` plus the SHA256 of every model file is written as
     ``promotion_metadata.json``, the folder is fsynced and renamed to ``history/<run_id>``, and
     ``latest`` is switched to it by an atomic rename. ``before_swap`` is a test hook.
+
+    ``expected_latest`` (a run id, or ``None`` for "no model yet") is the champion the caller
+    compared itself with: if another publisher replaced it meanwhile, the publish is refused
+    with :class:`ChampionChangedError`, under the same lock as the swap.
     """
     history = models_dir / HISTORY
     with publish_lock(models_dir):
+        if expected_latest is not UNCHECKED:
+            current = latest_run_id(models_dir)
+            if current != expected_latest:
+                raise ChampionChangedError(
+                    f"{models_dir / LATEST} changed while this model trained: it compared "
+                    f"itself with {expected_latest or 'no model'}, the champion is now "
+                    f"{current or 'none'}. Not promoted; train again to compare with it."
+                )
         history.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(history)
         final = history / run_id

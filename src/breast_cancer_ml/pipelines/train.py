@@ -426,6 +426,7 @@ def _log_and_promote(
             logged.local_dir,
             [cm_png, report_txt, summary_json],
             metadata,
+            expected_latest=_beaten_champion(o.extra.get("champion_challenger") or {}),
         )
         tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
     else:
@@ -444,6 +445,20 @@ def _log_and_promote(
         published_path=published,
         artifacts=[p.name for p in (cm_png, report_txt, summary_json)],
     )
+
+
+def _beaten_champion(verdict: dict[str, Any]) -> Any:
+    """The champion this model was compared with, which must still be the champion when the
+    new model is swapped in (``None``: there was none). Unchecked when promotion was forced or
+    the champion could not be identified (it is then replaced whatever it is)."""
+    from breast_cancer_ml.adapters.model_store import UNCHECKED
+
+    champion = verdict.get("champion") or {}
+    if verdict.get("forced") or not verdict.get("evaluated"):
+        return UNCHECKED
+    if not champion.get("present"):
+        return None
+    return champion.get("run_id") or UNCHECKED
 
 
 def _jsonable(value: Any) -> Any:

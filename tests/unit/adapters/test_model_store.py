@@ -279,3 +279,25 @@ def test_load_refuses_a_corrupt_file(tmp_path: Path) -> None:
     path.write_bytes(b"not a zip file")
     with pytest.raises(ModelIntegrityError, match="cannot be loaded as a skops model"):
         model_store.load_skops(path)
+
+
+def test_publish_refuses_when_the_champion_changed_meanwhile(
+    tmp_path: Path, model_dir: Path, artifact: Path
+) -> None:
+    from breast_cancer_ml.errors import ChampionChangedError
+
+    models = tmp_path / "models"
+    # compared with "no model yet", but run1 was promoted meanwhile
+    model_store.publish(models, "run1", model_dir, [artifact], meta("run1"), expected_latest=None)
+    with pytest.raises(ChampionChangedError, match="compared itself with no model"):
+        model_store.publish(
+            models, "run2", model_dir, [artifact], meta("run2"), expected_latest=None
+        )
+    assert model_store.latest_run_id(models) == "run1"
+    assert not (models / "history" / "run2").exists()
+    with pytest.raises(ChampionChangedError, match="champion is now run1"):
+        model_store.publish(
+            models, "run2", model_dir, [artifact], meta("run2"), expected_latest="run0"
+        )
+    model_store.publish(models, "run2", model_dir, [artifact], meta("run2"), expected_latest="run1")
+    assert model_store.latest_run_id(models) == "run2"

@@ -51,3 +51,23 @@ def test_cross_validation_is_deterministic_with_out_of_fold_scores(data: Dataset
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(split.y_train, r1.oof_proba) > 0.98
+
+
+@pytest.mark.parametrize(
+    ("verdict", "expected"),
+    [
+        ({"evaluated": True, "forced": False, "champion": {"present": False}}, None),
+        ({"evaluated": True, "forced": False, "champion": {"present": True, "run_id": "r1"}}, "r1"),
+        ({"evaluated": True, "forced": True, "champion": {"present": True, "run_id": "r1"}}, "any"),
+        ({"evaluated": False}, "any"),
+        ({"evaluated": True, "champion": {"present": True, "source": "unavailable"}}, "any"),
+    ],
+)
+def test_the_beaten_champion_must_still_be_champion(
+    verdict: dict[str, object], expected: str | None
+) -> None:
+    from breast_cancer_ml.adapters.model_store import UNCHECKED
+    from breast_cancer_ml.pipelines.train import _beaten_champion
+
+    result = _beaten_champion(verdict)
+    assert (result is UNCHECKED) if expected == "any" else (result == expected)
