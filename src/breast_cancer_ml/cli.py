@@ -17,7 +17,7 @@ import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_settings import BaseSettings
 
@@ -70,15 +70,39 @@ def _arg_type(annotation: Any) -> Callable[[str], Any]:
     return str
 
 
-def _settings_overrides(args: argparse.Namespace, cls: type[BaseSettings]) -> dict[str, Any]:
-    return {name: getattr(args, name, None) for name in cls.model_fields}
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _load(args: argparse.Namespace, cls: type[S]) -> S:
+    """The command's settings: flags (``None``: not given) > env > ``--config`` > defaults."""
+    from breast_cancer_ml.settings import load_settings
+
+    flags = {name: getattr(args, name, None) for name in cls.model_fields}
+    return load_settings(cls, args.config, **flags)
+
+
+def _settings_command(
+    sub: Any,
+    name: str,
+    cls: type[BaseSettings],
+    handler: Handler,
+    *,
+    help: str,
+    description: str,
+    skip: Sequence[str] = (),
+) -> argparse.ArgumentParser:
+    """A subcommand whose flags are ``cls``'s settings fields (except ``skip``)."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    add_settings_arguments(parser, cls, skip=skip)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from breast_cancer_ml.pipelines.train import run_training
-    from breast_cancer_ml.settings import TrainSettings, load_settings
+    from breast_cancer_ml.settings import TrainSettings
 
-    settings = load_settings(TrainSettings, args.config, **_settings_overrides(args, TrainSettings))
+    settings = _load(args, TrainSettings)
     result = run_training(settings)
     summary = result.summary
     metrics = summary["metrics"]
@@ -130,11 +154,9 @@ def _print_selection(summary: dict[str, Any]) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from breast_cancer_ml.pipelines.compare import markdown_table, run_comparison
-    from breast_cancer_ml.settings import CompareSettings, load_settings
+    from breast_cancer_ml.settings import CompareSettings
 
-    settings = load_settings(
-        CompareSettings, args.config, **_settings_overrides(args, CompareSettings)
-    )
+    settings = _load(args, CompareSettings)
     result = run_comparison(settings)
     rec = result.recommendation
     print(markdown_table(result.models))
@@ -151,15 +173,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _add_compare_parser(sub: Any) -> None:
     from breast_cancer_ml.settings import CompareSettings
 
-    compare = sub.add_parser(
+    _settings_command(
+        sub,
         "compare",
+        CompareSettings,
+        _cmd_compare,
         help="compare registry models on the same repeated (nested) CV folds",
         description="Cross-validate registry models on the same repeated stratified folds of "
         "the training split (nested with --tune), log one MLflow parent run with a child run "
         "per model, and recommend one.",
     )
-    add_settings_arguments(compare, CompareSettings)
-    compare.set_defaults(handler=_cmd_compare)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -186,9 +209,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from breast_cancer_ml.settings import ServeSettings, load_settings
+    from breast_cancer_ml.settings import ServeSettings
 
-    settings = load_settings(ServeSettings, args.config, **_settings_overrides(args, ServeSettings))
+    settings = _load(args, ServeSettings)
     missing = [m for m in ("fastapi", "uvicorn", "orjson") if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(
@@ -203,24 +226,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _add_serve_parser(sub: Any) -> None:
     from breast_cancer_ml.settings import ServeSettings
 
-    serve = sub.add_parser(
+    _settings_command(
+        sub,
         "serve",
+        ServeSettings,
+        _cmd_serve,
         help="run the prediction service (FastAPI + uvicorn) on models/latest",
         description="Serve the promoted model over HTTP: /predict, /predict/batch, "
         "/invocations (MLflow protocol), /health, /ready, /model/info, /metrics, /docs. "
         "A newly promoted model is picked up without a restart. The API key is read from "
         "the BCML_API_KEY environment variable only (never a flag: it would show in ps).",
+        skip=("api_key",),
     )
-    add_settings_arguments(serve, ServeSettings, skip=("api_key",))
-    serve.set_defaults(handler=_cmd_serve)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from breast_cancer_ml.settings import PredictSettings, load_settings
+    from breast_cancer_ml.settings import PredictSettings
 
-    settings = load_settings(
-        PredictSettings, args.config, **_settings_overrides(args, PredictSettings)
-    )
+    settings = _load(args, PredictSettings)
     if settings.engine == "spark":
         from breast_cancer_ml.pipelines.spark_score import run_spark_predict
 
@@ -240,8 +263,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print("terminated: no output written", file=sys.stderr)
         return 143
     except BrokenPipeError:  # `--output - | head`: the reader stopped reading
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print("stopped: the reader of stdout closed the pipe", file=sys.stderr)
         return 141
@@ -253,8 +274,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _add_predict_parser(sub: Any) -> None:
     from breast_cancer_ml.settings import PredictSettings
 
-    predict = sub.add_parser(
+    predict = _settings_command(
+        sub,
         "predict",
+        PredictSettings,
+        _cmd_predict,
+        skip=("input", "output"),
         help="score a CSV/Parquet file (any size) with the promoted model",
         description="Score every row of a CSV or Parquet file in the training layout "
         "(diagnosis optional and ignored, id kept) in chunks, with flat memory. Writes id, "
@@ -274,8 +299,6 @@ def _add_predict_parser(sub: Any) -> None:
         metavar="FILE",
         help=PredictSettings.model_fields["output"].description,
     )
-    add_settings_arguments(predict, PredictSettings, skip=("input", "output"))
-    predict.set_defaults(handler=_cmd_predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,14 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    train = sub.add_parser(
+    _settings_command(
+        sub,
         "train",
+        TrainSettings,
+        _cmd_train,
         help="train, evaluate, log to MLflow and promote if the gate passes",
         description="Train on the bundled data (or --data), cross-validate, evaluate on the "
         "held-out split, log to MLflow and promote the model if the gate passes.",
+        skip=("smoke_fraction", "smoke_k_folds"),
     )
-    add_settings_arguments(train, TrainSettings, skip=("smoke_fraction", "smoke_k_folds"))
-    train.set_defaults(handler=_cmd_train)
 
     _add_compare_parser(sub)
 

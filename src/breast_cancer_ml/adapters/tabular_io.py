@@ -14,6 +14,7 @@ name of a complete one. ``-`` means stdin/stdout, CSV only.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import csv
 import gzip
@@ -157,7 +158,7 @@ def _filled(values: pa.Array) -> pa.Array:
     return valid
 
 
-class TableReader:
+class TableReader(abc.ABC):
     """Iterate over an input table as :class:`Chunk` objects. Use as a context manager."""
 
     def __init__(self, where: str, layout: Layout, chunk_size: int) -> None:
@@ -167,10 +168,11 @@ class TableReader:
         self.total_rows: int | None = None
         self.id_type: pa.DataType = pa.string()
 
-    def _batches(self) -> Iterator[pa.RecordBatch]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        """The input's record batches, in order (each reader's own format)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the input (a no-op unless a subclass holds something)."""
 
     def __enter__(self) -> TableReader:
