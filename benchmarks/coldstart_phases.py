@@ -27,7 +27,8 @@ args = build_parser().parse_args(["serve", "--port", "0"])
 from breast_cancer_ml.settings import ServeSettings, load_settings
 settings = load_settings(ServeSettings, None, **_settings_overrides(args, ServeSettings))
 t1 = time.process_time()
-from breast_cancer_ml.service import server, lean_imports
+from breast_cancer_ml import lean_imports
+from breast_cancer_ml.service import server
 server.isolate_process()
 server.pause_gc_for_startup()
 lean_imports.install()  # imports numpy and scipy.special

@@ -28,7 +28,7 @@ def _install(out_dir: str) -> None:
     def dump(signum: object = None, frame: object = None) -> None:
         files = set(seen)
         for module in list(sys.modules.values()):
-            # The module's own dict, never getattr: a lazy stand-in (service/lean_imports.py)
+            # The module's own dict, never getattr: a lazy stand-in (lean_imports.py)
             # would import its real module here, inside whatever import the signal interrupted.
             path = getattr(module, "__dict__", {}).get("__file__")
             if isinstance(path, str):

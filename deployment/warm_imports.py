@@ -302,7 +302,7 @@ import importlib, os, signal, sys
 from pathlib import Path
 import numpy as np
 from breast_cancer_ml.adapters.model_store import load_published
-from breast_cancer_ml.service.lean_imports import DEFERRED_MODULES
+from breast_cancer_ml.lean_imports import DEFERRED_MODULES
 for name in DEFERRED_MODULES:
     importlib.import_module(name)
 for run_id in sys.argv[2:]:

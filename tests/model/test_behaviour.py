@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD, build_pipeline, classify
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
+from breast_cancer_ml.domain.models import build_pipeline
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import proba_function
 from breast_cancer_ml.pipelines.train import split_dataset

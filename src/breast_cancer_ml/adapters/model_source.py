@@ -32,7 +32,7 @@ from breast_cancer_ml.adapters.model_store import (
     load_published,
     load_skops,
 )
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import proba_function
 from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError

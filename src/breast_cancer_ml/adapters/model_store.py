@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
 from breast_cancer_ml.errors import ChampionChangedError, ModelIntegrityError, ModelStoreError
@@ -262,7 +262,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         # HistGradientBoostingClassifier keeps a fitted LabelEncoder; listed because the server
-        # narrows skops's default trust to this set (service/lean_imports.py).
+        # narrows skops's default trust to this set (lean_imports.py).
         "sklearn.preprocessing._label.LabelEncoder",
         "sklearn.neighbors._classification.KNeighborsClassifier",
     }

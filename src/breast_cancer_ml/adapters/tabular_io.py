@@ -46,6 +46,11 @@ _SUFFIXES: dict[str, Format] = {
 }
 #: Bytes of CSV text per row assumed when sizing pyarrow's parse blocks from ``chunk_size``.
 _CSV_BYTES_PER_ROW = 128
+#: Smallest block of CSV text parsed at once (~18k rows of WDBC data): large enough that
+#: pyarrow's per-call costs vanish, small enough to keep memory flat.
+_MIN_CSV_BLOCK = 4 << 20
+#: Rows per Parquet batch read at once (then handed out in ``chunk_size`` slices).
+_MIN_PARQUET_BATCH = 65_536
 
 
 def table_format(name: str) -> Format:
@@ -84,6 +89,21 @@ class Chunk:
     def n_rows(self) -> int:
         return int(self.X.shape[0])
 
+    def split(self, size: int) -> Iterator[Chunk]:
+        """This chunk in consecutive pieces of at most ``size`` rows."""
+        for offset in range(0, self.n_rows, size):
+            yield self.rows(offset, size)
+
+    def rows(self, offset: int, length: int) -> Chunk:
+        """Rows ``offset .. offset + length`` of this chunk (views, no copy)."""
+        end = offset + length
+        return Chunk(
+            start=self.start + offset,
+            X=self.X[offset:end],
+            not_numeric=self.not_numeric[offset:end],
+            ids=None if self.ids is None else self.ids.slice(offset, length),
+        )
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -117,11 +137,15 @@ def resolve_layout(names: list[str], where: str, columns: tuple[str, ...] = FEAT
     )
 
 
-def _floats(values: pa.Array, column: str, where: str) -> tuple[NDArray[np.float64], Any]:
+def _floats(
+    values: pa.Array | pa.ChunkedArray, column: str, where: str
+) -> tuple[NDArray[np.float64], Any]:
     """A float64 numpy copy of ``values`` (null -> NaN) and a not-a-number mask or ``None``."""
     kind = values.type
     if pa.types.is_null(kind):
         return np.full(len(values), np.nan), None
+    if pa.types.is_float64(kind):  # the CSV reader's typed parse: one copy, nulls as NaN
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64), None
     if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind):
         out = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         return np.asarray(out, dtype=np.float64), None
@@ -149,7 +173,7 @@ def _floats(values: pa.Array, column: str, where: str) -> tuple[NDArray[np.float
     return out, bad
 
 
-def _filled(values: pa.Array) -> pa.Array:
+def _filled(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """A boolean array: True where a cell holds something (not null, not blank text)."""
     valid = pc.is_valid(values)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
@@ -169,8 +193,12 @@ class TableReader(abc.ABC):
         self.id_type: pa.DataType = pa.string()
 
     @abc.abstractmethod
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        """The input's record batches, in order (each reader's own format)."""
+    def _batches(self) -> Iterator[pa.RecordBatch | pa.Table]:
+        """The input's rows as record batches or tables, in order (each reader's own format).
+
+        Each is converted to floats in one pass and then handed out in ``chunk_size`` slices,
+        so a small ``chunk_size`` does not make the parsing or the conversion slower.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the input (a no-op unless a subclass holds something)."""
@@ -182,14 +210,18 @@ class TableReader(abc.ABC):
         self.close()
 
     def __iter__(self) -> Iterator[Chunk]:
+        for block in self.blocks():
+            yield from block.split(self.chunk_size)
+
+    def blocks(self) -> Iterator[Chunk]:
+        """The input as it is parsed: large chunks, each converted to floats in one pass."""
         start = 0
         for big in self._batches():
-            for offset in range(0, big.num_rows, self.chunk_size):
-                batch = big.slice(offset, self.chunk_size)
-                yield self._chunk(batch, start)
-                start += batch.num_rows
+            whole = self._chunk(big, start)
+            yield whole
+            start += whole.n_rows
 
-    def _chunk(self, batch: pa.RecordBatch, start: int) -> Chunk:
+    def _chunk(self, batch: pa.RecordBatch | pa.Table, start: int) -> Chunk:
         n = batch.num_rows
         for name in self.layout.ignored:
             filled = _filled(batch.column(name))
@@ -199,13 +231,17 @@ class TableReader(abc.ABC):
                     f"{self.where}: unknown column {name.strip()!r} has values (first at row "
                     f"{start + first + 1}). Remove it or rename it to a WDBC column."
                 )
-        X = np.empty((n, len(self.layout.features)), dtype=np.float64)
-        not_numeric = np.zeros(X.shape, dtype=np.bool_)
+        # Column-major: each column is one contiguous copy (a row-major X costs 4x more here);
+        # the scorer and scikit-learn take either layout.
+        X = np.empty((n, len(self.layout.features)), dtype=np.float64, order="F")
+        not_numeric = np.zeros(X.shape, dtype=np.bool_, order="F")
         for j, name in enumerate(self.layout.features):
             X[:, j], bad = _floats(batch.column(name), name.strip(), self.where)
             if bad is not None:
                 not_numeric[:, j] = bad
-        ids = batch.column(self.layout.id) if self.layout.id is not None else None
+        ids: Any = batch.column(self.layout.id) if self.layout.id is not None else None
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
         if ids is not None and pa.types.is_string(ids.type):
             ids = pc.utf8_trim_whitespace(ids)
         return Chunk(start=start, X=X, not_numeric=not_numeric, ids=ids)
@@ -214,7 +250,8 @@ class TableReader(abc.ABC):
 class CsvReader(TableReader):
     """A CSV file, ``.csv.gz`` file or stdin (``-``), parsed one block of lines at a time.
 
-    The text is read in blocks of about ``chunk_size`` rows, cut after the last newline, and
+    The text is read in blocks of at least 4 MB (more for a large ``chunk_size``), cut after
+    the last newline, and
     each block is parsed by ``pyarrow.csv.read_csv`` (multi-threaded) with the features typed
     as float64. Cutting the blocks here, rather than using pyarrow's streaming reader, bounds
     memory (that reader parses many blocks ahead), isolates a block with a non-numeric value
@@ -246,7 +283,7 @@ class CsvReader(TableReader):
         self._names = _parse_header(header, where)
         layout = resolve_layout(self._names, where, columns)
         super().__init__(where, layout, chunk_size)
-        self._block = min(max(chunk_size * _CSV_BYTES_PER_ROW, 1 << 16), 64 << 20)
+        self._block = min(max(chunk_size * _CSV_BYTES_PER_ROW, _MIN_CSV_BLOCK), 64 << 20)
         wanted = [*layout.features, *([layout.id] if layout.id else []), *layout.ignored]
         # pyarrow parses the pieces of one block in parallel: four per block keeps two cores
         # busy on the per-block parse without reading further ahead (which costs memory).
@@ -288,7 +325,7 @@ class CsvReader(TableReader):
             yield line, block
             line += block.count(b"\n")
 
-    def _batches(self) -> Iterator[pa.RecordBatch]:
+    def _batches(self) -> Iterator[pa.Table]:
         for line, block in self._blocks():
             try:
                 table = self._parse(block, self._typed)
@@ -299,7 +336,7 @@ class CsvReader(TableReader):
                 # reader marks those cells and the rows go to the rejects.
                 table = self._parse(block, self._text)
             if table.num_rows:
-                yield from table.combine_chunks().to_batches()
+                yield table
 
     def _parse(self, block: bytes, convert: pcsv.ConvertOptions) -> pa.Table:
         return pcsv.read_csv(
@@ -360,7 +397,9 @@ class ParquetReader(TableReader):
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._file.iter_batches(batch_size=self.chunk_size, columns=self._columns)
+            yield from self._file.iter_batches(
+                batch_size=max(self.chunk_size, _MIN_PARQUET_BATCH), columns=self._columns
+            )
         except (OSError, pa.ArrowException) as exc:
             raise DataValidationError(f"{self.where}: cannot read the file ({exc}).") from None
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import CLASS_NAMES, FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, Scored, confidence, score
 from breast_cancer_ml.domain.validation import invalid_rows

@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -167,9 +165,3 @@ def estimator_params(pipeline: Pipeline, name: str) -> dict[str, Any]:
 
 
 #: Decision threshold on the malignancy probability unless a model was trained with another.
-DEFAULT_THRESHOLD = 0.5
-
-
-def classify(proba: NDArray[np.float64], threshold: float = DEFAULT_THRESHOLD) -> NDArray[np.int64]:
-    """1 (malignant) where the probability of malignancy is >= ``threshold``, else 0."""
-    return (proba >= threshold).astype(np.int64)

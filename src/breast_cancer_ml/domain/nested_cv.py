@@ -17,9 +17,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.folds import Fold
 from breast_cancer_ml.domain.metrics import brier, evaluation_metrics, pr_auc
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD, classify
 
 #: ``precision_at_recall``: precision at the threshold that reaches the recall target on the
 #: pooled inner out-of-fold predictions (the operating point that will be used).

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD, classify
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.schema import CLASS_NAMES, MALIGNANT
 
 ProbaFn = Callable[[NDArray[np.float64]], NDArray[np.float64]]

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from breast_cancer_ml.domain.models import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 
 

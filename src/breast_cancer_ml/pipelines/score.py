@@ -18,13 +18,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pyarrow as pa
 
-from breast_cancer_ml.adapters.model_source import load_scoring_model
-from breast_cancer_ml.adapters.model_store import PublishedModel
+from breast_cancer_ml.adapters.read_ahead import ReadAhead
 from breast_cancer_ml.adapters.tabular_io import (
     REJECT_SCHEMA,
     STDIO,
@@ -35,8 +34,12 @@ from breast_cancer_ml.adapters.tabular_io import (
     table_format,
 )
 from breast_cancer_ml.domain.batch import LABELS, RowsScored, score_rows
-from breast_cancer_ml.errors import ConfigError, DataValidationError
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.errors import ConfigError, DataValidationError, ModelIntegrityError
 from breast_cancer_ml.settings import PredictSettings
+
+if TYPE_CHECKING:  # the model store imports scikit-learn: loaded in run_predict, see there
+    from breast_cancer_ml.adapters.model_store import PublishedModel
 
 DEFAULT_STDOUT_REJECTS = "bcml-rejects.csv"
 #: prediction -> label as an Arrow array: ``take`` labels a chunk without a Python loop.
@@ -163,34 +166,43 @@ def run_predict(
     stderr: TextIO | None = None,
     progress: bool | None = None,
 ) -> PredictSummary:
-    """The whole ``bcml predict`` job on the local engine (see the module docstring)."""
+    """The whole ``bcml predict`` job on the local engine (see the module docstring).
+
+    The input is parsed in a background thread (:class:`ReadAhead`, two blocks ahead) from the
+    start: while the main thread imports scikit-learn and loads the model, and then while it
+    scores and writes one block, the next ones are being parsed.
+    """
     err = stderr if stderr is not None else sys.stderr
     rejects_path = rejects_path_for(settings.output, settings.rejects)
     _check_paths(settings, rejects_path)
-    model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
-    source = str(model.metadata.get("source", model.folder))
     _lean_memory_pool()
     started = time.perf_counter()
     with (
         _sigterm_unwinds(),
-        open_reader(settings.input, settings.chunk_size, tuple(model.feature_names)) as reader,
-        AtomicTableWriter(settings.output, output_schema(reader.id_type)) as writer,
-        AtomicTableWriter(rejects_path, REJECT_SCHEMA) as rejects,
+        open_reader(settings.input, settings.chunk_size, FEATURES) as reader,
+        ReadAhead(reader.blocks(), depth=2) as blocks,
     ):
-        bar = Progress(err, reader.total_rows, progress)
-        rows = 0
-        for chunk in reader:
-            result = score_rows(model.proba, chunk.X, model.threshold, chunk.not_numeric)
-            if result.rejected.size:
-                if settings.strict:
-                    raise _strict_error(reader.where, chunk, result)
-                rejects.write(reject_batch(chunk, result))
-            writer.write(output_batch(chunk, result, model, writer.schema))
-            rows += chunk.n_rows
-            bar.update(rows, rejects.rows)
-        bar.update(rows, rejects.rows, final=True)
-        rejects.commit()
-        writer.commit()
+        model = _load_model(settings)
+        source = str(model.metadata.get("source", model.folder))
+        with (
+            AtomicTableWriter(settings.output, output_schema(reader.id_type)) as writer,
+            AtomicTableWriter(rejects_path, REJECT_SCHEMA) as rejects,
+        ):
+            bar = Progress(err, reader.total_rows, progress)
+            rows = 0
+            for block in blocks:
+                for chunk in block.split(settings.chunk_size):
+                    result = score_rows(model.proba, chunk.X, model.threshold, chunk.not_numeric)
+                    if result.rejected.size:
+                        if settings.strict:
+                            raise _strict_error(reader.where, chunk, result)
+                        rejects.write(reject_batch(chunk, result))
+                    writer.write(output_batch(chunk, result, model, writer.schema))
+                    rows += chunk.n_rows
+                    bar.update(rows, rejects.rows)
+            bar.update(rows, rejects.rows, final=True)
+            rejects.commit()
+            writer.commit()
     return PredictSummary(
         rows=rows,
         scored=writer.rows,
@@ -202,6 +214,19 @@ def run_predict(
         threshold=model.threshold,
         model_source=source,
     )
+
+
+def _load_model(settings: PredictSettings) -> PublishedModel:
+    """The model to score with; imported here so that parsing starts before scikit-learn."""
+    from breast_cancer_ml.adapters.model_source import load_scoring_model
+
+    model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
+    if tuple(model.feature_names) != FEATURES:
+        raise ModelIntegrityError(
+            f"{model.folder}: the model expects features {model.feature_names}, not the 30 "
+            f"WDBC features in the order this version reads them."
+        )
+    return model
 
 
 def output_batch(

@@ -21,14 +21,9 @@ from numpy.typing import NDArray
 
 from breast_cancer_ml import __version__
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.metrics import classification_metrics, summarize_folds
-from breast_cancer_ml.domain.models import (
-    DEFAULT_THRESHOLD,
-    build_pipeline,
-    classify,
-    estimator_params,
-    get_candidate,
-)
+from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 from breast_cancer_ml.domain.validation import check_class_counts

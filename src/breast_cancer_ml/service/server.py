@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from breast_cancer_ml.service import lean_imports
+from breast_cancer_ml import lean_imports
 from breast_cancer_ml.settings import ServeSettings
 
 if TYPE_CHECKING:

@@ -247,7 +247,7 @@ def install() -> bool:
     # a linear scan over sys.modules, in import order. scipy.special is needed anyway;
     # imported now, it comes ~200 modules earlier in that order (before uvicorn, asyncio...),
     # so each scan stops sooner: -0.05 s CPU (0.15 -> 0.10 s for `import skops.io`), and the
-    # same names (tests/unit/service/test_lean_imports.py).
+    # same names (tests/unit/test_lean_imports.py).
     importlib.import_module("scipy.special")
     return True
 

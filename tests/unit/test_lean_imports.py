@@ -1,4 +1,4 @@
-"""The serving process's import shim (``service/lean_imports.py``), each case in a fresh
+"""The serving process's import shim (``lean_imports.py``), each case in a fresh
 interpreter, as ``bcml serve`` runs it: real pipelines, real skops files, real model store."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from breast_cancer_ml import lean_imports
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.domain.models import CANDIDATES, build_pipeline
 from breast_cancer_ml.domain.schema import FEATURES
-from breast_cancer_ml.service import lean_imports
 from breast_cancer_ml.settings import BUNDLED_DATA
 
 
@@ -45,7 +45,7 @@ def _run(script: str) -> dict[str, Any]:
         """
         import json, sys
         from breast_cancer_ml.service.server import isolate_process
-        from breast_cancer_ml.service import lean_imports
+        from breast_cancer_ml import lean_imports
         isolate_process()
         assert lean_imports.install()
         """
