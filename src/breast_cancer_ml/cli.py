@@ -254,7 +254,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from breast_cancer_ml import lean_imports
 
-    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.6 s, see there)
+    # defer scipy.stats etc., narrow skops's scans (-0.6 s, see there); scipy.special is
+    # imported when the model is loaded, while the input is already being parsed
+    lean_imports.install(preload=False)
     from breast_cancer_ml.pipelines.score import Terminated, run_predict
 
     try:

@@ -232,11 +232,13 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install() -> bool:
+def install(*, preload: bool = True) -> bool:
     """Install the shim in this process; True if installed (or already), False if too late.
 
     It must run before scikit-learn, skops or ``scipy.stats`` is imported; in a process that
     imported one of them already (an embedding server, a notebook) it does nothing.
+    ``preload=False`` leaves the early ``scipy.special`` import (see below) to the caller, who
+    should do it before importing skops (``bcml predict`` starts parsing its input first).
     """
     if any(isinstance(f, _Finder) for f in sys.meta_path):
         return True
@@ -248,7 +250,8 @@ def install() -> bool:
     # imported now, it comes ~200 modules earlier in that order (before uvicorn, asyncio...),
     # so each scan stops sooner: -0.05 s CPU (0.15 -> 0.10 s for `import skops.io`), and the
     # same names (tests/unit/test_lean_imports.py).
-    importlib.import_module("scipy.special")
+    if preload:
+        importlib.import_module("scipy.special")
     return True
 
 

@@ -21,7 +21,7 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -46,9 +46,9 @@ _SUFFIXES: dict[str, Format] = {
 }
 #: Bytes of CSV text per row assumed when sizing pyarrow's parse blocks from ``chunk_size``.
 _CSV_BYTES_PER_ROW = 128
-#: Smallest block of CSV text parsed at once (~18k rows of WDBC data): large enough that
+#: Smallest block of CSV text parsed at once (~9k rows of WDBC data): large enough that
 #: pyarrow's per-call costs vanish, small enough to keep memory flat.
-_MIN_CSV_BLOCK = 4 << 20
+_MIN_CSV_BLOCK = 2 << 20
 #: Rows per Parquet batch read at once (then handed out in ``chunk_size`` slices).
 _MIN_PARQUET_BATCH = 65_536
 
@@ -213,10 +213,18 @@ class TableReader(abc.ABC):
         for block in self.blocks():
             yield from block.split(self.chunk_size)
 
-    def blocks(self) -> Iterator[Chunk]:
-        """The input as it is parsed: large chunks, each converted to floats in one pass."""
+    def parsed(self) -> Iterator[pa.RecordBatch | pa.Table]:
+        """The input as parsed, before conversion (:meth:`blocks` converts them)."""
+        return self._batches()
+
+    def blocks(self, parsed: Iterable[pa.RecordBatch | pa.Table] | None = None) -> Iterator[Chunk]:
+        """The input as large chunks, each converted to floats in one pass.
+
+        ``parsed`` is :meth:`parsed`'s output, possibly produced elsewhere (``bcml predict``
+        parses in a read-ahead thread and converts in the scoring thread); default: parse here.
+        """
         start = 0
-        for big in self._batches():
+        for big in self._batches() if parsed is None else parsed:
             whole = self._chunk(big, start)
             yield whole
             start += whole.n_rows
@@ -250,7 +258,7 @@ class TableReader(abc.ABC):
 class CsvReader(TableReader):
     """A CSV file, ``.csv.gz`` file or stdin (``-``), parsed one block of lines at a time.
 
-    The text is read in blocks of at least 4 MB (more for a large ``chunk_size``), cut after
+    The text is read in blocks of at least 2 MB (more for a large ``chunk_size``), cut after
     the last newline, and
     each block is parsed by ``pyarrow.csv.read_csv`` (multi-threaded) with the features typed
     as float64. Cutting the blocks here, rather than using pyarrow's streaming reader, bounds

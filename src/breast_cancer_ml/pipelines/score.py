@@ -10,6 +10,7 @@ input has been scored.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -42,8 +43,16 @@ if TYPE_CHECKING:  # the model store imports scikit-learn: loaded in run_predict
     from breast_cancer_ml.adapters.model_store import PublishedModel
 
 DEFAULT_STDOUT_REJECTS = "bcml-rejects.csv"
-#: prediction -> label as an Arrow array: ``take`` labels a chunk without a Python loop.
-_LABELS = pa.array(LABELS.tolist(), type=pa.string())
+
+
+@functools.cache
+def _labels() -> pa.Array:
+    """prediction -> label as an Arrow array: ``take`` labels a chunk without a Python loop.
+
+    Built on first use: pyarrow imports pandas when it first converts Python or numpy values,
+    and at import time that would delay the start of parsing by 0.2 s.
+    """
+    return pa.array(LABELS.tolist(), type=pa.string())
 
 
 @dataclass(frozen=True)
@@ -168,9 +177,9 @@ def run_predict(
 ) -> PredictSummary:
     """The whole ``bcml predict`` job on the local engine (see the module docstring).
 
-    The input is parsed in a background thread (:class:`ReadAhead`, two blocks ahead) from the
-    start: while the main thread imports scikit-learn and loads the model, and then while it
-    scores and writes one block, the next ones are being parsed.
+    The input is parsed in a background thread (:class:`ReadAhead`, up to eight 2 MB blocks
+    ahead) from the start: while the main thread imports scikit-learn and loads the model, and
+    then while it converts, scores and writes one block, the next ones are being parsed.
     """
     err = stderr if stderr is not None else sys.stderr
     rejects_path = rejects_path_for(settings.output, settings.rejects)
@@ -180,7 +189,7 @@ def run_predict(
     with (
         _sigterm_unwinds(),
         open_reader(settings.input, settings.chunk_size, FEATURES) as reader,
-        ReadAhead(reader.blocks(), depth=2) as blocks,
+        ReadAhead(reader.parsed(), depth=8) as parsed,
     ):
         model = _load_model(settings)
         source = str(model.metadata.get("source", model.folder))
@@ -190,7 +199,7 @@ def run_predict(
         ):
             bar = Progress(err, reader.total_rows, progress)
             rows = 0
-            for block in blocks:
+            for block in reader.blocks(parsed):
                 for chunk in block.split(settings.chunk_size):
                     result = score_rows(model.proba, chunk.X, model.threshold, chunk.not_numeric)
                     if result.rejected.size:
@@ -218,6 +227,8 @@ def run_predict(
 
 def _load_model(settings: PredictSettings) -> PublishedModel:
     """The model to score with; imported here so that parsing starts before scikit-learn."""
+    import scipy.special  # noqa: F401 - before skops, see lean_imports.install(preload=False)
+
     from breast_cancer_ml.adapters.model_source import load_scoring_model
 
     model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
@@ -244,7 +255,7 @@ def output_batch(
         [
             ids,
             pa.array(result.scored.prediction, type=pa.int64()),
-            _LABELS.take(pa.array(result.scored.prediction)),
+            _labels().take(pa.array(result.scored.prediction)),
             pa.array(result.scored.probability, type=pa.float64()),
             pa.repeat(pa.scalar(model.run_id, type=pa.string()), n),
         ],
