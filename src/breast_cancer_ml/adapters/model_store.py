@@ -310,6 +310,26 @@ def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
     return model
 
 
+def check_logged_model(model_dir: Path, fitted: Any, example: Any) -> None:
+    """The logged MLflow model in ``model_dir`` loads through :func:`load_skops` (our allowlist)
+    and gives exactly ``fitted``'s probabilities on ``example`` (rows of the 30 features).
+
+    Run on the downloaded copy of every logged model before anything is registered or
+    published; it replaces MLflow's own serving-input check (see ``adapters/tracking.py``).
+    """
+    import numpy as np
+
+    loaded = load_skops(model_dir / SKOPS_FILE)
+    rows = np.asarray(example, dtype=np.float64)
+    expected = fitted.predict_proba(rows)
+    got = loaded.predict_proba(rows)
+    if not np.array_equal(expected, got):
+        raise ModelIntegrityError(
+            f"{model_dir}: the logged model's probabilities on the input example differ from "
+            f"the fitted model's ({got.tolist()} != {expected.tolist()}); nothing was published."
+        )
+
+
 def _qualname(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 

@@ -352,6 +352,7 @@ def _log_and_promote(
         tmp / "download",
         skops_trusted_types=model_store.trusted_types_for(final),
     )
+    model_store.check_logged_model(logged.local_dir, final, split.X_train[:2])
 
     summary: dict[str, Any] = {
         "run_id": run_id,
