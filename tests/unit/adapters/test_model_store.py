@@ -301,3 +301,24 @@ def test_publish_refuses_when_the_champion_changed_meanwhile(
         )
     model_store.publish(models, "run2", model_dir, [artifact], meta("run2"), expected_latest="run1")
     assert model_store.latest_run_id(models) == "run2"
+
+
+def test_check_logged_model_accepts_the_same_model(
+    fitted: Any, tmp_path: Path, bundled_csv: Path
+) -> None:
+    import skops.io as sio
+
+    sio.dump(fitted, tmp_path / model_store.SKOPS_FILE)
+    model_store.check_logged_model(tmp_path, fitted, load_dataset(bundled_csv).X[:2])
+
+
+def test_check_logged_model_refuses_a_model_that_scores_differently(
+    fitted: Any, tmp_path: Path, bundled_csv: Path
+) -> None:
+    import skops.io as sio
+
+    data = load_dataset(bundled_csv)
+    other = build_pipeline("logreg", 42).fit(data.X[:300], data.y[:300])
+    sio.dump(other, tmp_path / model_store.SKOPS_FILE)
+    with pytest.raises(ModelIntegrityError, match="differ from the fitted model"):
+        model_store.check_logged_model(tmp_path, fitted, data.X[:2])
