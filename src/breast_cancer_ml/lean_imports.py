@@ -29,8 +29,10 @@ process with the collector paused (median CPU of paired runs):
    are ``scipy.interpolate`` and ``scipy.integrate`` (~0.03 s), with one call-time name each
    (:data:`DEFERRED_MODULES`).
 
-Only ``bcml serve``'s process (``server.serve`` / ``server.app_factory``) installs this, before
-scikit-learn is imported; training, batch scoring and tests use the libraries unchanged.
+Three commands install this in their own process, before scikit-learn is imported:
+``bcml serve`` (``server.serve`` / ``server.app_factory``), ``bcml predict`` on the local engine
+and ``bcml train`` (which never touches ``scipy.stats``: -0.35 s). ``bcml compare``, the Spark
+engine, library use and the tests get the libraries unchanged.
 """
 
 from __future__ import annotations
