@@ -72,13 +72,19 @@ DEFERRED_MODULES: Final = {
     "scipy.integrate": frozenset({"trapezoid"}),
 }
 _SCAN_MODULE: Final = "skops.io._trusted_types"
+#: Deferred on request only (``bcml predict``): scikit-learn imports pandas whenever it is
+#: installed (``sklearn.utils.fixes``: ``import pandas as pd``, ~0.2 s and ~35 MB), but scores
+#: arrays without it; the serving image has no pandas at all. pyarrow imports it lazily too,
+#: from the few calls that convert Python or numpy values, which the batch path avoids.
+PANDAS: Final = "pandas"
 
 
 def _load_real(name: str) -> ModuleType:
     """Import ``name`` for real, bypassing the stand-in, and put it where the stand-in was."""
     parent_name, _, child = name.rpartition(".")
-    parent = sys.modules[parent_name]
-    spec = importlib.machinery.PathFinder.find_spec(name, parent.__path__)
+    parent = sys.modules[parent_name] if parent_name else None
+    search = parent.__path__ if parent is not None else None  # None: sys.path (top level)
+    spec = importlib.machinery.PathFinder.find_spec(name, search)
     if spec is None or spec.loader is None:  # pragma: no cover - scipy always has it
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
     module = importlib.util.module_from_spec(spec)
@@ -88,7 +94,8 @@ def _load_real(name: str) -> ModuleType:
     except BaseException:
         del sys.modules[name]
         raise
-    setattr(parent, child, module)
+    if parent is not None:
+        setattr(parent, child, module)
     return module
 
 
@@ -206,19 +213,22 @@ def trusted_estimators() -> list[tuple[str, type]]:
 
 
 class _Finder(importlib.abc.MetaPathFinder):
+    def __init__(self, modules: dict[str, frozenset[str]]) -> None:
+        self.modules = modules
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname in DEFERRED_MODULES:
+        if fullname in self.modules:
             real = importlib.machinery.PathFinder.find_spec(fullname, path)
             if real is None or real.submodule_search_locations is None:
                 return None  # pragma: no cover - let the normal import fail or succeed
-            names = DEFERRED_MODULES[fullname]
+            names = self.modules[fullname]
             loader = _StandInLoader(list(real.submodule_search_locations), names)
             return importlib.machinery.ModuleSpec(fullname, loader, is_package=True)
         package = fullname.rpartition(".")[0]
         while package:  # a submodule of a deferred package: the real package first
-            if package in DEFERRED_MODULES:
+            if package in self.modules:
                 stand_in = sys.modules.get(package)
                 if isinstance(stand_in, DeferredModule) and not stand_in.loaded:
                     stand_in.real()
@@ -234,19 +244,23 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install(*, preload: bool = True) -> bool:
+def install(*, preload: bool = True, defer_pandas: bool = False) -> bool:
     """Install the shim in this process; True if installed (or already), False if too late.
 
     It must run before scikit-learn, skops or ``scipy.stats`` is imported; in a process that
     imported one of them already (an embedding server, a notebook) it does nothing.
     ``preload=False`` leaves the early ``scipy.special`` import (see below) to the caller, who
     should do it before importing skops (``bcml predict`` starts parsing its input first).
+    ``defer_pandas=True`` also defers ``pandas`` (:data:`PANDAS`), with no call-time names.
     """
     if any(isinstance(f, _Finder) for f in sys.meta_path):
         return True
     if any(m in sys.modules for m in (*DEFERRED_MODULES, _SCAN_MODULE, "sklearn")):
         return False
-    sys.meta_path.insert(0, _Finder())
+    modules = dict(DEFERRED_MODULES)
+    if defer_pandas and PANDAS not in sys.modules:
+        modules[PANDAS] = frozenset()
+    sys.meta_path.insert(0, _Finder(modules))
     # When skops.io is imported it finds the module of each of scipy.special's ~230 ufuncs by
     # a linear scan over sys.modules, in import order. scipy.special is needed anyway;
     # imported now, it comes ~200 modules earlier in that order (before uvicorn, asyncio...),

@@ -206,3 +206,67 @@ def test_install_does_nothing_once_scikit_learn_is_imported() -> None:
     assert "sklearn" in sys.modules  # this test process
     assert lean_imports.install() is False
     assert not any(isinstance(f, lean_imports._Finder) for f in sys.meta_path)
+
+
+def _fresh(script: str) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter; return the JSON it prints last."""
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    doc: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return doc
+
+
+def test_deferred_pandas_is_the_real_pandas_on_first_use() -> None:
+    doc = _fresh(
+        """
+        import json, sys
+        from breast_cancer_ml import lean_imports
+        assert lean_imports.install(defer_pandas=True)
+        import sklearn.utils.fixes as fixes  # does `import pandas as pd`
+        before = lean_imports.deferred_loaded("pandas")
+        frame = fixes.pd.DataFrame({"a": [1.5, 2.5]})
+        import pandas
+        print(json.dumps({"before": before, "after": lean_imports.deferred_loaded("pandas"),
+                          "sum": float(frame["a"].sum()), "same": pandas.DataFrame is
+                          fixes.pd.DataFrame, "version": pandas.__version__}))
+        """
+    )
+    import pandas
+
+    assert doc == {
+        "before": False,
+        "after": True,
+        "sum": 4.0,
+        "same": True,
+        "version": pandas.__version__,
+    }
+
+
+def test_batch_scoring_of_a_clean_file_never_imports_pandas(tmp_path: Path, wdbc: Any) -> None:
+    """``bcml predict`` (which defers pandas) scores a valid CSV without the real pandas."""
+    models = tmp_path / "models"
+    _publish(models, build_pipeline("logreg", 42).fit(wdbc.X, wdbc.y), "run-pandas")
+    source = tmp_path / "in.csv"
+    header = ",".join(["id", *(f'"{f}"' if " " in f else f for f in FEATURES)])
+    rows = [",".join([str(i), *map(repr, map(float, x))]) for i, x in enumerate(wdbc.X[:50])]
+    source.write_text("\n".join([header, *rows]) + "\n")
+    doc = _fresh(
+        f"""
+        import json
+        from breast_cancer_ml import cli, lean_imports
+        code = cli.main(["predict", "--models-dir", {str(models)!r}, "--input",
+                         {str(source)!r}, "--output", {str(tmp_path / "out.csv")!r}])
+        print(json.dumps({{"code": code, "pandas": lean_imports.deferred_loaded("pandas")}}))
+        """
+    )
+    assert doc == {"code": 0, "pandas": False}
+    import pyarrow.csv as pcsv
+
+    out = pcsv.read_csv(tmp_path / "out.csv")
+    expected = build_pipeline("logreg", 42).fit(wdbc.X, wdbc.y).predict_proba(wdbc.X[:50])[:, 1]
+    np.testing.assert_allclose(out.column("probability").to_numpy(), expected, atol=1e-12)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from breast_cancer_ml.adapters import tabular_io
 from breast_cancer_ml.adapters.tabular_io import (
     REJECT_SCHEMA,
     AtomicTableWriter,
@@ -227,3 +229,44 @@ def test_writer_refuses_a_folder(tmp_path):
     (tmp_path / "d.csv").mkdir()
     with pytest.raises(ConfigError, match="is a folder"):
         AtomicTableWriter(str(tmp_path / "d.csv"), REJECT_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (np.array([3, -1, 0, 2**40], dtype=np.int64), pa.int64()),
+        (np.array([0.1, -2.5, np.inf, 1e-300]), pa.float64()),
+        (np.array([True, False, True, True, False, False, True, True, False, True]), pa.bool_()),
+        (np.arange(20, dtype=np.int64)[::3], pa.int64()),  # not contiguous
+        (np.array([], dtype=np.float64), pa.float64()),
+    ],
+)
+def test_arrow_array_equals_pyarrows_own_conversion(values: Any, kind: pa.DataType) -> None:
+    assert tabular_io.arrow_array(values, kind).equals(pa.array(values, type=kind))
+
+
+def test_arrow_strings_equals_pyarrows_own_conversion() -> None:
+    texts = ["Benign", "Malignant", "", "é-ü", "29a3d41aa2ac4d7fa93593ca1ccee06e"]
+    assert tabular_io.arrow_strings(texts).equals(pa.array(texts, type=pa.string()))
+
+
+def test_float_columns_are_copied_exactly_from_every_piece_of_a_chunked_column() -> None:
+    values = np.random.default_rng(0).normal(size=100)
+    whole = pa.array(values)
+    chunked = pa.chunked_array([whole.slice(0, 30), whole.slice(30, 45), whole.slice(75)])
+    out = np.full((100, 2), np.nan, order="F")
+    assert tabular_io._copy_floats(chunked, out[:, 1])
+    np.testing.assert_array_equal(out[:, 1], values)
+    assert np.isnan(out[:, 0]).all()
+
+
+@pytest.mark.parametrize(
+    "column",
+    [pa.array([1.0, None, 3.0]), pa.array([1, 2, 3]), pa.array(["1.0", "2", "x"])],
+)
+def test_columns_with_nulls_or_other_types_are_left_to_the_general_conversion(
+    column: pa.Array,
+) -> None:
+    out = np.zeros(3)
+    assert not tabular_io._copy_floats(column, out)
+    assert (out == 0).all()
