@@ -134,6 +134,6 @@ bench-batch: $(STAMP) ## batch scoring benchmark: bcml predict vs mlflow models 
 	$(BIN)/python benchmarks/bench_batch.py
 
 .PHONY: selection
-selection: $(STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~15 min on 2 cores)
+selection: $(STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~10 min on one core)
 	$(BIN)/bcml compare --tune --target-recall 0.98 --repeats 5 --report-file MODEL_SELECTION.md \
 	  --output-dir docs/model_selection --notes-file docs/model_selection/notes.md

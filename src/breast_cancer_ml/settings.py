@@ -113,7 +113,7 @@ class TrainSettings(BcmlSettings):
         return self
 
 
-ALL_MODELS = "logreg,decision_tree,random_forest,svm_rbf,hist_gb,knn"
+ALL_MODELS = "logreg,decision_tree,random_forest,svm_rbf,svm_log,hist_gb,knn"
 
 
 class CompareSettings(BcmlSettings):

@@ -259,6 +259,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.svm._classes.SVC",
+        # svm_log's log1p step. Its function (numpy.log1p) is a numpy ufunc, which skops
+        # trusts by default; any other function in a file is reported and refused.
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         # HistGradientBoostingClassifier keeps a fitted LabelEncoder; listed because the server

@@ -262,16 +262,23 @@ def test_load_published_scores_like_the_pipeline(
 def test_load_refuses_types_outside_the_allowlist(tmp_path: Path) -> None:
     import skops.io as sio
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.preprocessing import FunctionTransformer, Normalizer
 
     path = tmp_path / "model.skops"
-    # skops itself trusts FunctionTransformer and numpy ufuncs; we do not.
-    sio.dump(make_pipeline(FunctionTransformer(func=np.log1p)), path)
-    with pytest.raises(ModelIntegrityError, match=r"not trusted.*FunctionTransformer"):
+    # skops itself trusts every scikit-learn estimator; we do not.
+    sio.dump(make_pipeline(Normalizer()), path)
+    with pytest.raises(ModelIntegrityError, match=r"not trusted.*Normalizer"):
         model_store.load_skops(path)
+    # FunctionTransformer is trusted (svm_log's log1p step), but not with any function:
+    # only numpy ufuncs, which skops trusts by default, load.
     sio.dump(FunctionTransformer(func=print), path)
     with pytest.raises(ModelIntegrityError, match=r"not trusted: \['builtins.print'\]"):
         model_store.load_skops(path)
+    sio.dump(make_pipeline(FunctionTransformer(func=np.save)), path)
+    with pytest.raises(ModelIntegrityError, match=r"not trusted: \['numpy.save'\]"):
+        model_store.load_skops(path)
+    sio.dump(make_pipeline(FunctionTransformer(func=np.log1p)), path)
+    assert model_store.load_skops(path).steps[0][1].func is np.log1p
 
 
 def test_load_refuses_a_corrupt_file(tmp_path: Path) -> None:
