@@ -356,22 +356,44 @@ def _add_deploy_parser(sub: Any) -> None:
     add_parser(sub)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; return the exit code."""
+#: Commands run with the cyclic garbage collector paused. Their time is mostly importing
+#: scikit-learn, scipy, pyarrow (and MLflow with SQLAlchemy for ``train``): about a million
+#: objects that all stay alive, over which the collector runs hundreds of collections and
+#: frees nothing. Measured on the bundled data: ``bcml train`` 2.7 s -> 2.0 s with the same
+#: peak memory (+2 MB); ``bcml predict`` on 1M rows -0.1 s, memory unchanged and still flat
+#: on 10M rows (the data path frees by reference counting). Memory that only the collector
+#: could free (reference cycles) is bounded by one command's work. Long-running commands
+#: (``serve``, ``compare``) keep the collector: the server pauses it only while starting.
+PAUSE_CYCLIC_GC = frozenset({"train", "predict"})
+
+
+def main(argv: Sequence[str] | None = None, *, restore_gc: bool = True) -> int:
+    """Parse ``argv`` and run the command; return the exit code.
+
+    ``restore_gc=False`` leaves the collector paused after a :data:`PAUSE_CYCLIC_GC` command
+    (the console script, which exits right after: re-enabling it would start a full
+    collection over everything imported).
+    """
     # Usage telemetry off unless the user opts in: a clinical tool does not phone home.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    pause_gc = args.command in PAUSE_CYCLIC_GC and gc.isenabled()
+    if pause_gc:
+        gc.disable()
     try:
         return handler(args)
     except BcmlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        if pause_gc and restore_gc:  # as it was: an in-process caller keeps its collector
+            gc.enable()
 
 
 def run() -> None:
     """Console-script entry point."""
-    code = main()
+    code = main(restore_gc=False)
     # Everything is written and closed by now. Freezing the heap spares the interpreter's
     # final garbage collections over ~400k objects from mlflow/sklearn (~1.5 s at exit).
     gc.freeze()
