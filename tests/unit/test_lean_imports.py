@@ -39,6 +39,19 @@ def _publish(models_dir: Path, pipeline: Any, run_id: str) -> Path:
     return model_store.publish(models_dir, run_id, model_dir, [], meta)
 
 
+def _fresh(script: str) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter; return the JSON it prints last."""
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    doc: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return doc
+
+
 def _run(script: str) -> dict[str, Any]:
     """Run ``script`` after what serve() does first; return the JSON it prints last."""
     prelude = textwrap.dedent(
@@ -50,15 +63,7 @@ def _run(script: str) -> dict[str, Any]:
         assert lean_imports.install()
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", prelude + textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    doc: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return doc
+    return _fresh(prelude + textwrap.dedent(script))
 
 
 @pytest.mark.parametrize("candidate", sorted(CANDIDATES))
@@ -206,19 +211,6 @@ def test_install_does_nothing_once_scikit_learn_is_imported() -> None:
     assert "sklearn" in sys.modules  # this test process
     assert lean_imports.install() is False
     assert not any(isinstance(f, lean_imports._Finder) for f in sys.meta_path)
-
-
-def _fresh(script: str) -> dict[str, Any]:
-    """Run ``script`` in a fresh interpreter; return the JSON it prints last."""
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    doc: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return doc
 
 
 def test_deferred_pandas_is_the_real_pandas_on_first_use() -> None:
