@@ -1,5 +1,5 @@
-"""The serving process's import shim (``lean_imports.py``), each case in a fresh
-interpreter, as ``bcml serve`` runs it: real pipelines, real skops files, real model store."""
+"""The import shim (``lean_imports.py``), each case in a fresh interpreter, as ``bcml serve``
+(or, for pandas, ``bcml predict``) runs it: real pipelines, real skops files, real model store."""
 
 from __future__ import annotations
 
