@@ -178,6 +178,10 @@ def main() -> int:
     )
     mlflow = str(bin_dir / "mlflow") if (bin_dir / "mlflow").exists() else shutil.which("mlflow")
 
+    def bcml_predict(source: Path, output: Path) -> list[str]:
+        return [*bcml, "predict", "--models-dir", str(models_dir), "--input", str(source),
+                "--output", str(output)]  # fmt: skip
+
     owned = args.workdir is None
     work = Path(tempfile.mkdtemp(prefix="bcml-bench-")) if owned else args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -190,16 +194,7 @@ def main() -> int:
         results = [
             measure(
                 "bcml predict",
-                [
-                    *bcml,
-                    "predict",
-                    "--models-dir",
-                    str(models_dir),
-                    "--input",
-                    str(source),
-                    "--output",
-                    str(work / "out_bcml.csv"),
-                ],
+                bcml_predict(source, work / "out_bcml.csv"),
                 args.rows,
                 work,
                 args.repeat,
@@ -250,19 +245,7 @@ def main() -> int:
             generate(big, args.big_rows, seed=1)
             results.append(
                 measure(
-                    "bcml predict",
-                    [
-                        *bcml,
-                        "predict",
-                        "--models-dir",
-                        str(models_dir),
-                        "--input",
-                        str(big),
-                        "--output",
-                        str(work / "out_big.csv"),
-                    ],
-                    args.big_rows,
-                    work,
+                    "bcml predict", bcml_predict(big, work / "out_big.csv"), args.big_rows, work
                 )
             )
             big.unlink()

@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto.elasticbeanstalk import responses as eb_responses
+from moto.moto_server import threaded_moto_server as moto_server
 
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.moto_server.threaded_moto_server")
-eb_responses = pytest.importorskip("moto.elasticbeanstalk.responses")
-
-from breast_cancer_ml.deploy import aws  # noqa: E402
+from breast_cancer_ml.deploy import aws
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

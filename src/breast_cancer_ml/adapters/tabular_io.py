@@ -195,6 +195,9 @@ def _copy_floats(values: pa.Array | pa.ChunkedArray, out: NDArray[np.float64]) -
     return True
 
 
+_NUMPY_TYPES: dict[pa.DataType, Any] = {pa.int64(): np.int64, pa.float64(): np.float64}
+
+
 def arrow_array(values: NDArray[Any], kind: pa.DataType) -> pa.Array:
     """A numpy array of int64, float64 or bool values as an Arrow array of ``kind``, no nulls.
 
@@ -206,8 +209,7 @@ def arrow_array(values: NDArray[Any], kind: pa.DataType) -> pa.Array:
     if pa.types.is_boolean(kind):
         bits = np.packbits(np.asarray(values, dtype=np.bool_), bitorder="little")
         return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(bits)])
-    dtype = {pa.int64(): np.int64, pa.float64(): np.float64}[kind]
-    data = np.ascontiguousarray(values, dtype=dtype)
+    data = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[kind])
     return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(data)])
 
 

@@ -126,45 +126,39 @@ class Tracker:
 
 
 @contextlib.contextmanager
-def _skip_requirement_mismatch_check() -> Iterator[None]:
-    """MLflow checks the requirements we pass against the installed packages by mapping every
-    installed module to its distribution (~0.4 s). Ours are read from this very environment
-    (``importlib.metadata.version``), so the check cannot fail; skip it while logging. If a
-    future MLflow moves the function, nothing is patched and logging just takes longer."""
-    import mlflow.utils.environment as env
-
-    original = getattr(env, "warn_dependency_requirement_mismatches", None)
+def _skipped(module: Any, name: str) -> Iterator[None]:
+    """``module.name`` does nothing inside the block. If a future MLflow moves the function,
+    nothing is patched and logging just takes longer (tests/unit/adapters/test_tracking.py
+    checks that both names below exist)."""
+    original = getattr(module, name, None)
     if original is None:
         yield
         return
-    name = "warn_dependency_requirement_mismatches"
-    setattr(env, name, lambda *_args, **_kw: None)
+    setattr(module, name, lambda *_args, **_kw: None)
     try:
         yield
     finally:
-        setattr(env, name, original)
+        setattr(module, name, original)
 
 
-@contextlib.contextmanager
-def _skip_serving_input_validation() -> Iterator[None]:
+def _skip_requirement_mismatch_check() -> contextlib.AbstractContextManager[None]:
+    """MLflow checks the requirements we pass against the installed packages by mapping every
+    installed module to its distribution (~0.4 s). Ours are read from this very environment
+    (``importlib.metadata.version``), so the check cannot fail; skip it while logging."""
+    import mlflow.utils.environment as env
+
+    return _skipped(env, "warn_dependency_requirement_mismatches")
+
+
+def _skip_serving_input_validation() -> contextlib.AbstractContextManager[None]:
     """After saving, MLflow loads the model back through pyfunc and predicts on the serving
     form of the input example (~0.45 s, mostly pyfunc's imports). The caller checks the logged
     model itself, more strictly (``model_store.check_logged_model``: the downloaded skops file
     loads through our trusted-types allowlist and gives the fitted pipeline's probabilities on
-    the example), so MLflow's check is skipped while logging. If a future MLflow moves the
-    function, nothing is patched and logging just takes longer."""
+    the example), so MLflow's check is skipped while logging."""
     import mlflow.models.utils as model_utils
 
-    name = "_validate_serving_input"
-    original = getattr(model_utils, name, None)
-    if original is None:
-        yield
-        return
-    setattr(model_utils, name, lambda *_args, **_kw: None)
-    try:
-        yield
-    finally:
-        setattr(model_utils, name, original)
+    return _skipped(model_utils, "_validate_serving_input")
 
 
 def _artifact_location(tracking_uri: str, experiment: str) -> str | None:

@@ -38,7 +38,7 @@ from breast_cancer_ml.adapters.tabular_io import (
 )
 from breast_cancer_ml.domain.batch import LABELS, RowsScored, score_rows
 from breast_cancer_ml.domain.schema import FEATURES
-from breast_cancer_ml.errors import ConfigError, DataValidationError, ModelIntegrityError
+from breast_cancer_ml.errors import ConfigError, DataValidationError
 from breast_cancer_ml.settings import PredictSettings
 
 if TYPE_CHECKING:  # the model store imports scikit-learn: loaded in run_predict, see there
@@ -227,18 +227,16 @@ def run_predict(
 
 
 def _load_model(settings: PredictSettings) -> PublishedModel:
-    """The model to score with; imported here so that parsing starts before scikit-learn."""
+    """The model to score with; imported here so that parsing starts before scikit-learn.
+
+    Every model source gives the FEATURES order the reader parses in (``load_published``
+    refuses a promoted model that records another one).
+    """
     import scipy.special  # noqa: F401 - before skops, see lean_imports.install(preload=False)
 
     from breast_cancer_ml.adapters.model_source import load_scoring_model
 
-    model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
-    if tuple(model.feature_names) != FEATURES:
-        raise ModelIntegrityError(
-            f"{model.folder}: the model expects features {model.feature_names}, not the 30 "
-            f"WDBC features in the order this version reads them."
-        )
-    return model
+    return load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
 
 
 def output_batch(

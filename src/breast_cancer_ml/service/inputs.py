@@ -214,6 +214,16 @@ def _mlflow_number(value: Any, field: str, max_value: float) -> float:
     return float(value)
 
 
+def _mlflow_row(values: list[Any], where: str, max_value: float) -> list[Any]:
+    """One row's 30 cells in FEATURES order: as they are when all are plain JSON numbers in
+    range (the common case), else each converted by :func:`_mlflow_number`."""
+    if _plain(values, max_value):
+        return values
+    return [
+        _mlflow_number(v, f"{where}.{n}", max_value) for v, n in zip(values, FEATURES, strict=True)
+    ]
+
+
 def _plain(values: list[Any], max_value: float) -> bool:
     """All JSON numbers within range: the common case, checked without a call per value."""
     for v in values:
@@ -247,12 +257,7 @@ def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArr
         except KeyError:
             _missing(record, f"{field}[{i}]")
             raise
-        if not _plain(values, max_value):
-            values = [
-                _mlflow_number(v, f"{field}[{i}].{n}", max_value)
-                for n, v in zip(FEATURES, values, strict=True)
-            ]
-        out[i] = values
+        out[i] = _mlflow_row(values, f"{field}[{i}]", max_value)
     return out
 
 
@@ -301,13 +306,7 @@ def _split(split: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
                 f"{field}.data[{i}]",
                 status=400,
             )
-        values = [row[j] for j in positions]
-        if not _plain(values, max_value):
-            values = [
-                _mlflow_number(v, f"{field}.data[{i}].{n}", max_value)
-                for v, n in zip(values, FEATURES, strict=True)
-            ]
-        out[i] = values
+        out[i] = _mlflow_row([row[j] for j in positions], f"{field}.data[{i}]", max_value)
     return out
 
 

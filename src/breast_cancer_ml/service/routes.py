@@ -32,7 +32,9 @@ class RawRoute(APIRoute):
 
     def __init__(self, path: str, asgi: PredictionEndpoint, **kwargs: Any) -> None:
         async def documented_only() -> None:  # pragma: no cover - never called
-            raise NotImplementedError
+            # FastAPI builds the OpenAPI entry from this function; requests never reach it,
+            # because ``self.app`` below sends them to the raw ASGI endpoint instead.
+            raise RuntimeError(f"{path} is served by its raw ASGI endpoint")
 
         super().__init__(path, documented_only, methods=["POST"], **kwargs)
         self.app = asgi  # type: ignore[assignment]

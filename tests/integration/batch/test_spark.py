@@ -20,8 +20,6 @@ from breast_cancer_ml.cli import main
 
 from .conftest import Trained
 
-pyspark = pytest.importorskip("pyspark", reason="the [spark] extra is not installed")
-
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 BAD = {3: ("radius_mean", "x1"), 1_234: ("area_se", ""), 4_000: ("texture_worst", "-2")}
