@@ -10,6 +10,7 @@ with ``--require-promotion``, 4 model store problem.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -397,4 +398,22 @@ def run() -> None:
     # Everything is written and closed by now. Freezing the heap spares the interpreter's
     # final garbage collections over ~400k objects from mlflow/sklearn (~1.5 s at exit).
     gc.freeze()
+    if code in SIGNAL_EXITS or _reader_left_behind():
+        # Stopped by a signal (its partial files already removed), or a batch reader is still
+        # blocked on an idle stdin: exit as the signal would, without the interpreter's
+        # teardown. That teardown waits for or fights over a thread still inside pyarrow or
+        # holding stdin's lock, and was seen to abort (SIGABRT) instead of exiting 143.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
     sys.exit(code)
+
+
+#: Exit codes of a run stopped by a signal: SIGINT (130), SIGPIPE (141), SIGTERM (143).
+SIGNAL_EXITS = frozenset({130, 141, 143})
+
+
+def _reader_left_behind() -> bool:
+    module = sys.modules.get("breast_cancer_ml.adapters.read_ahead")  # only if predict ran
+    return module is not None and bool(module.left_behind())

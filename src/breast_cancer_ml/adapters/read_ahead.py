@@ -21,6 +21,14 @@ T = TypeVar("T")
 
 #: Seconds a blocked producer waits before it checks again whether it should stop.
 _POLL = 0.05
+THREAD_NAME = "bcml-read-ahead"
+
+
+def left_behind() -> bool:
+    """Whether a producer is still running after its ``ReadAhead`` was closed: one blocked on
+    a source that never answered (an idle stdin). The CLI then exits without the
+    interpreter's teardown, which could otherwise wait on, or abort over, that thread."""
+    return any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate())
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class ReadAhead(Generic[T]):
         self._source = source
         self._queue: queue.Queue[T | _Failed | _Done] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="bcml-read-ahead", daemon=True)
+        self._thread = threading.Thread(target=self._produce, name=THREAD_NAME, daemon=True)
         self._finished = False
 
     def _put(self, item: T | _Failed | _Done) -> bool:
@@ -81,7 +89,7 @@ class ReadAhead(Generic[T]):
                 raise item.error
             yield item
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         """Stop the producer (after the item it is working on) and wait for it.
 
         A producer blocked on a source that never answers (a silent stdin) is left behind

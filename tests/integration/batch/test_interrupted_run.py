@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from breast_cancer_ml.adapters.synthetic import write_synthetic
+from breast_cancer_ml.domain.schema import FEATURES
 
 from .conftest import BCML, Trained
 
@@ -94,3 +95,26 @@ def test_uninterrupted_run_replaces_the_output_whole(trained, big_csv, tmp_path)
     with out.open() as fh:
         assert sum(1 for _ in fh) == 200_001
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "scores.rejects.csv"]
+
+
+def test_an_error_while_stdin_stays_open_and_idle_exits_promptly(trained, tmp_path):
+    """The reader waits on stdin that never answers; the model is missing (exit 4). The run
+    must end with its own error, not hang on the reader or abort at exit."""
+    proc = subprocess.Popen(
+        [*BCML, "predict", "--model", str(tmp_path / "nope"), "--input", "-", "--output",
+         str(tmp_path / "o.csv")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    header = ",".join(["id", *(f'"{f}"' if " " in f else f for f in FEATURES)])
+    proc.stdin.write(header.encode() + b"\n")  # a header, then nothing more, pipe left open
+    proc.stdin.flush()
+    try:
+        proc.wait(timeout=30)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        proc.stdin.close()
+        proc.kill()
+    assert proc.returncode == 4, err
+    assert "no such model folder" in err
+    assert "Fatal Python error" not in err

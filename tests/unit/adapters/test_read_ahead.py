@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from breast_cancer_ml.adapters import read_ahead
 from breast_cancer_ml.adapters.read_ahead import ReadAhead
 
 
@@ -98,3 +99,20 @@ def test_an_error_in_the_consumer_stops_the_producer() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth"):
         ReadAhead([], depth=0)
+
+
+def test_a_producer_blocked_on_a_silent_source_is_left_behind_and_reported() -> None:
+    release = threading.Event()
+
+    def silent() -> Iterator[int]:
+        release.wait(30)  # a source that does not answer (an idle stdin)
+        yield 1
+
+    ahead = ReadAhead(silent(), depth=1)
+    with ahead:
+        pass
+    ahead.close(timeout=0.1)  # already closed on exit; a second close is harmless
+    assert read_ahead.left_behind()
+    release.set()
+    ahead._thread.join(5)
+    assert not read_ahead.left_behind()
