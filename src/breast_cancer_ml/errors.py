@@ -22,13 +22,40 @@ class DataValidationError(BcmlError):
 
 
 class ModelStoreError(BcmlError):
-    """The model store (``models/``) is missing, incomplete or cannot be written."""
+    """The model store (``models/``) is missing, incomplete or cannot be written.
+
+    ``reason`` is a short, stable code for what went wrong, safe to show to anyone (``/health``
+    reports it); the message, which may name files, goes to the log and the CLI only.
+    """
 
     exit_code = 4
+    reason = "missing"
 
 
 class ModelIntegrityError(ModelStoreError):
     """A model's files do not match the SHA256 sums recorded when it was promoted."""
+
+    reason = "hash_mismatch"
+
+
+class UntrustedModelError(ModelIntegrityError):
+    """A model file holds a type outside the trusted set (it could run code), or is not a
+    pipeline we build."""
+
+    reason = "untrusted_type"
+
+
+class UnloadableModelError(ModelIntegrityError):
+    """A model file cannot be loaded (corrupt, wrong format, not a binary classifier)."""
+
+    reason = "unloadable"
+
+
+class BadMetadataError(ModelIntegrityError):
+    """``promotion_metadata.json`` is unreadable or breaks its schema (threshold, envelope,
+    feature names, hashes)."""
+
+    reason = "bad_metadata"
 
 
 class ChampionChangedError(ModelStoreError):
@@ -39,3 +66,9 @@ class PromotionRefusedError(BcmlError):
     """The model did not pass the promotion gate and promotion was required."""
 
     exit_code = 3
+
+
+class NonFiniteProbabilityError(BcmlError):
+    """A model gave a NaN or infinite probability; the answer is withheld (a model fault)."""
+
+    exit_code = 4

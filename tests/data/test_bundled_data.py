@@ -55,3 +55,16 @@ def test_generator_script_reproduces_the_committed_file(tmp_path: Path, bundled_
         capture_output=True,
     )
     assert out.read_bytes() == bundled_csv.read_bytes()
+
+
+def test_each_hard_bound_is_1000x_the_bundled_maximum_rounded_up() -> None:
+    """The contract's hard bounds follow their documented rule on the bundled WDBC data, and
+    every real case is far inside them."""
+    from breast_cancer_ml.adapters.dataset import load_dataset
+    from breast_cancer_ml.domain.contract import HARD_BOUNDS, hard_bound_for, invalid_rows
+    from breast_cancer_ml.settings import BUNDLED_DATA
+
+    data = load_dataset(BUNDLED_DATA)
+    for j, feature in enumerate(FEATURES):
+        assert HARD_BOUNDS[feature] == hard_bound_for(float(data.X[:, j].max())), feature
+    assert not invalid_rows(data.X * 100).any()

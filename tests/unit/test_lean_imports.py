@@ -19,6 +19,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from breast_cancer_ml import lean_imports
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.dataset import load_dataset
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.models import CANDIDATES, build_pipeline
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.settings import BUNDLED_DATA
@@ -35,7 +36,12 @@ def _publish(models_dir: Path, pipeline: Any, run_id: str) -> Path:
     model_dir = models_dir.parent / f"mlmodel-{run_id}"
     model_dir.mkdir(parents=True)
     sio.dump(pipeline, model_dir / "model.skops")
-    meta = {"run_id": run_id, "feature_names": list(FEATURES), "threshold": 0.5}
+    meta = {
+        "run_id": run_id,
+        "feature_names": list(FEATURES),
+        "threshold": 0.5,
+        "envelope": Envelope.from_training(load_dataset(BUNDLED_DATA).X).as_dict(),
+    }
     return model_store.publish(models_dir, run_id, model_dir, [], meta)
 
 

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from breast_cancer_ml.domain.contract import HARD_BOUNDS, value_problems
 from breast_cancer_ml.domain.schema import (
     FEATURES,
     ID_COLUMN,
     LABEL_COLUMN,
     LABEL_ENCODING,
 )
-from breast_cancer_ml.domain.validation import value_problems
 from breast_cancer_ml.errors import DataValidationError
 
 #: Data rows start on line 2 of the file (line 1 is the header).
@@ -116,7 +116,8 @@ def _validate(path: Path, data_version: str, frame: pd.DataFrame) -> Dataset:
         more = f" ({len(problems) - 1} more column(s) with bad values)" if len(problems) > 1 else ""
         raise DataValidationError(
             f"{path}: column {p.column!r}, line {_line(p.row)}: {raw_value!r} is {p.reason}; "
-            f"every feature must be a finite number >= 0. {p.count} bad value(s) in this "
+            f"every feature must be a finite number >= 0 and at most its hard bound "
+            f"({HARD_BOUNDS[p.column]:g} for this one). {p.count} bad value(s) in this "
             f"column{more}."
         )
 

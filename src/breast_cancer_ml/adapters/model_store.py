@@ -26,10 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breast_cancer_ml.adapters.promotion_metadata import parse_metadata
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
-from breast_cancer_ml.errors import ChampionChangedError, ModelIntegrityError, ModelStoreError
+from breast_cancer_ml.errors import (
+    BadMetadataError,
+    ChampionChangedError,
+    ModelIntegrityError,
+    ModelStoreError,
+    UnloadableModelError,
+    UntrustedModelError,
+)
 
 LATEST = "latest"
 HISTORY = "history"
@@ -219,7 +228,9 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ModelStoreError(f"{path} is missing: {folder} is not a promoted model.") from None
     except (OSError, ValueError) as exc:
-        raise ModelIntegrityError(f"{path} cannot be read as JSON: {exc}") from None
+        raise BadMetadataError(f"{path} cannot be read as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadMetadataError(f"{path} holds a JSON {type(data).__name__}, not an object.")
     return data
 
 
@@ -228,7 +239,7 @@ def verify(folder: Path) -> dict[str, Any]:
     metadata = read_metadata(folder)
     expected = metadata.get("model_sha256")
     if not isinstance(expected, dict) or not expected:
-        raise ModelIntegrityError(f"{folder / METADATA_FILE} has no model_sha256 table.")
+        raise BadMetadataError(f"{folder / METADATA_FILE} has no model_sha256 table.")
     model = folder / MODEL_SUBDIR
     actual = hash_tree(model) if model.is_dir() else {}
     missing = sorted(set(expected) - set(actual))
@@ -275,12 +286,18 @@ SKOPS_FILE = "model.skops"
 
 @dataclass(frozen=True)
 class PublishedModel:
-    """A verified, loaded promoted model and what callers need to score with it."""
+    """A verified, loaded promoted model and what callers need to score with it.
+
+    ``envelope`` is the plausibility envelope learned from the model's training split
+    (:class:`~breast_cancer_ml.domain.contract.Envelope`); ``None`` only for a bare MLflow
+    model, which carries none: its answers are then never reported with high confidence.
+    """
 
     folder: Path
     metadata: dict[str, Any]
     pipeline: Any
     proba: ProbaFn
+    envelope: Envelope | None = None
 
     @property
     def run_id(self) -> str:
@@ -289,6 +306,14 @@ class PublishedModel:
     @property
     def threshold(self) -> float:
         return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def registry_version(self) -> str | None:
+        """The Model Registry version of this model, if it was registered."""
+        registered = self.metadata.get("registered_model")
+        if isinstance(registered, dict) and registered.get("version") is not None:
+            return str(registered["version"])
+        return None
 
     @property
     def feature_names(self) -> list[str]:
@@ -303,12 +328,12 @@ def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
         untrusted = set(sio.get_untrusted_types(file=path))
         refused = sorted(untrusted - trusted)
         if refused:
-            raise ModelIntegrityError(f"{path} contains types that are not trusted: {refused}")
+            raise UntrustedModelError(f"{path} contains types that are not trusted: {refused}")
         model = sio.load(path, trusted=sorted(untrusted))
     except ModelIntegrityError:
         raise
     except Exception as exc:  # skops raises many kinds on a corrupt file
-        raise ModelIntegrityError(f"{path} cannot be loaded as a skops model: {exc}") from None
+        raise UnloadableModelError(f"{path} cannot be loaded as a skops model: {exc}") from None
     _check_structure(path, model, trusted)
     return model
 
@@ -342,10 +367,10 @@ def _check_structure(path: Path, model: Any, trusted: frozenset[str]) -> None:
     model must moreover be a Pipeline made only of the estimator types we build."""
     steps = getattr(model, "steps", None)
     if _qualname(model) != "sklearn.pipeline.Pipeline" or not isinstance(steps, list):
-        raise ModelIntegrityError(f"{path} holds a {_qualname(model)}, not a Pipeline we build.")
+        raise UntrustedModelError(f"{path} holds a {_qualname(model)}, not a Pipeline we build.")
     foreign = sorted({_qualname(step) for _, step in steps} - trusted)
     if foreign:
-        raise ModelIntegrityError(
+        raise UntrustedModelError(
             f"{path}: pipeline steps of types that are not trusted: {foreign}"
         )
 
@@ -371,17 +396,19 @@ def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> li
 def load_published(folder: Path) -> PublishedModel:
     """Verify ``folder`` (a ``history/<run_id>`` or the resolved ``latest``) and load it."""
     metadata = verify(folder)
-    names = metadata.get("feature_names")
-    if names is not None and list(names) != list(FEATURES):
-        raise ModelIntegrityError(
-            f"{folder}: model expects features {names}, not the WDBC order this version uses."
-        )
+    record = parse_metadata(metadata, str(folder / METADATA_FILE))
     pipeline = load_skops(folder / MODEL_SUBDIR / SKOPS_FILE)
     try:
         proba = proba_function(pipeline)
     except ValueError as exc:
-        raise ModelIntegrityError(f"{folder}: {exc}") from None
-    return PublishedModel(folder=folder, metadata=metadata, pipeline=pipeline, proba=proba)
+        raise UnloadableModelError(f"{folder}: {exc}") from None
+    return PublishedModel(
+        folder=folder,
+        metadata=metadata,
+        pipeline=pipeline,
+        proba=proba,
+        envelope=record.envelope,
+    )
 
 
 def load_latest(models_dir: Path) -> PublishedModel:

@@ -16,10 +16,10 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from breast_cancer_ml.domain.contract import HARD_BOUNDS, invalid_rows
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import CLASS_NAMES, FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, Scored, confidence, score
-from breast_cancer_ml.domain.validation import invalid_rows
 
 #: ``LABELS[prediction]`` is the class name, for vectorised labelling.
 LABELS: Final[NDArray[np.str_]] = np.array([CLASS_NAMES[0], CLASS_NAMES[1]])
@@ -30,6 +30,7 @@ MISSING = "missing or NaN"
 MISSING_OR_NOT_A_NUMBER = "missing or not a number"
 INFINITE = "infinite"
 NEGATIVE = "negative"
+TOO_LARGE = "above the hard bound"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ def row_reasons(
                 why = INFINITE
             elif value < 0:
                 why = f"{NEGATIVE} ({value!r})"
+            elif value > HARD_BOUNDS[column]:
+                why = f"{TOO_LARGE} {HARD_BOUNDS[column]:g} ({value:.4g})"
             else:
                 continue
             parts.append(f"{column}: {why}")

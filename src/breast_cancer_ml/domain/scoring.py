@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.schema import CLASS_NAMES, MALIGNANT
+from breast_cancer_ml.errors import NonFiniteProbabilityError
 
 ProbaFn = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
@@ -64,8 +65,15 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     return linear
 
 
-def confidence(probability: float) -> str:
-    """``"high"`` if p >= 0.8 or p <= 0.2, ``"medium"`` if p >= 0.6 or p <= 0.4, else ``"low"``."""
+def confidence(probability: float, in_distribution: bool = True) -> str:
+    """``"high"`` if p >= 0.8 or p <= 0.2, ``"medium"`` if p >= 0.6 or p <= 0.4, else ``"low"``.
+
+    A case outside the model's plausibility envelope (``in_distribution=False``, see
+    :class:`~breast_cancer_ml.domain.contract.Envelope`) is always ``"low"``: the model has seen
+    no case like it, so however extreme its probability, it cannot know.
+    """
+    if not in_distribution:
+        return "low"
     if probability >= 0.8 or probability <= 0.2:
         return "high"
     if probability >= 0.6 or probability <= 0.4:
@@ -97,6 +105,13 @@ class Scored:
 def score(proba: ProbaFn, X: NDArray[np.float64], threshold: float = DEFAULT_THRESHOLD) -> Scored:
     """Score validated rows ``X`` (features in FEATURES order)."""
     p = proba(X)
+    if not np.isfinite(p).all():
+        # the contract's hard bounds keep this from happening with every registry model; a
+        # model that still gives a NaN is broken, and no NaN ever leaves as an answer
+        bad = int(np.flatnonzero(~np.isfinite(p))[0])
+        raise NonFiniteProbabilityError(
+            f"the model gave a non-finite probability ({p[bad]}) for row {bad}; no answer given"
+        )
     return Scored(probability=p, prediction=classify(p, threshold), threshold=threshold)
 
 

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from breast_cancer_ml import __version__
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.metrics import classification_metrics, summarize_folds
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
@@ -369,6 +370,9 @@ def _log_and_promote(
         "cv_folds": cv.folds,
         "threshold": threshold,
         "target_recall": settings.target_recall,
+        # the plausibility envelope of the training split (domain/contract.py): cases outside
+        # it are scored but flagged, and never reported with high confidence
+        "envelope": Envelope.from_training(split.X_train).as_dict(),
         "gate": {
             "passed": gate.passed,
             "reasons": list(gate.reasons),
@@ -405,6 +409,7 @@ def _log_and_promote(
             "gate": summary["gate"],
             "threshold": threshold,
             "target_recall": settings.target_recall,
+            "envelope": summary["envelope"],
             "feature_names": list(FEATURES),
             # per-fold numbers for the next champion/challenger comparison
             "fold_spec": summary.get("fold_spec"),

@@ -28,6 +28,7 @@ import pytest
 
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.dataset import load_dataset
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.models import build_pipeline
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.settings import BUNDLED_DATA
@@ -96,6 +97,7 @@ def promote(
             "run_id": run_id,
             "threshold": threshold,
             "feature_names": list(FEATURES),
+            "envelope": Envelope.from_training(load_dataset(BUNDLED_DATA).X).as_dict(),
             "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             "data_version": "test",
             "model_type": "LogisticRegression",

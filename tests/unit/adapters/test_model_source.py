@@ -11,6 +11,7 @@ import skops.io as sio
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.adapters.model_source import load_scoring_model
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.models import build_pipeline
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
@@ -41,7 +42,12 @@ def mlflow_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def models_dir(tmp_path, mlflow_dir) -> Path:
-    metadata = {"run_id": RUN_ID, "threshold": 0.3, "feature_names": list(FEATURES)}
+    metadata = {
+        "run_id": RUN_ID,
+        "threshold": 0.3,
+        "feature_names": list(FEATURES),
+        "envelope": Envelope.from_training(load_dataset(BUNDLED_DATA).X).as_dict(),
+    }
     model_store.publish(tmp_path / "models", RUN_ID, mlflow_dir, [], metadata)
     return tmp_path / "models"
 

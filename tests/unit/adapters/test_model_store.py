@@ -18,8 +18,10 @@ import pytest
 
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.dataset import load_dataset
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.models import build_pipeline
-from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.errors import BadMetadataError, ModelIntegrityError, ModelStoreError
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,17 @@ def artifact(tmp_path: Path) -> Path:
     return p
 
 
+ENVELOPE = Envelope.from_training(np.vstack([np.zeros(30), np.full(30, 10.0)])).as_dict()
+
+
 def meta(run_id: str, when: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
-    return {"run_id": run_id, "promoted_at": when, "threshold": 0.5}
+    return {
+        "run_id": run_id,
+        "promoted_at": when,
+        "threshold": 0.5,
+        "feature_names": list(FEATURES),
+        "envelope": ENVELOPE,
+    }
 
 
 def test_publish_creates_history_and_points_latest(
@@ -329,3 +340,46 @@ def test_check_logged_model_refuses_a_model_that_scores_differently(
     sio.dump(other, tmp_path / model_store.SKOPS_FILE)
     with pytest.raises(ModelIntegrityError, match="differ from the fitted model"):
         model_store.check_logged_model(tmp_path, fitted, data.X[:2])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"threshold": float("nan")}, "threshold"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": 0.0}, "threshold"),
+        ({"threshold": None}, "threshold"),
+        ({"threshold": "0.5"}, "threshold"),
+        ({"envelope": None}, "envelope"),
+        ({"envelope": {"margin": 0.1, "bounds": {"radius_mean": [0, 1]}}}, "envelope"),
+        ({"feature_names": list(reversed(FEATURES))}, "feature_names"),
+        ({"run_id": ""}, "run_id"),
+    ],
+)
+def test_load_refuses_metadata_that_breaks_its_schema(
+    tmp_path: Path, model_dir: Path, change: dict[str, Any], field: str
+) -> None:
+    """A threshold that is not a finite number in (0, 1], a malformed envelope or another
+    feature order refuses the model, with the reason code bad_metadata and the field named."""
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [], meta("run1") | change)
+    with pytest.raises(BadMetadataError, match=rf"not valid \({field}") as info:
+        model_store.load_latest(models)
+    assert info.value.reason == "bad_metadata"
+    assert info.value.exit_code == 4
+
+
+def test_metadata_that_is_not_an_object_is_bad_metadata(tmp_path: Path, model_dir: Path) -> None:
+    models = tmp_path / "models"
+    final = model_store.publish(models, "run1", model_dir, [], meta("run1"))
+    (final / model_store.METADATA_FILE).write_text("[1, 2]")
+    with pytest.raises(BadMetadataError, match="not an object"):
+        model_store.load_latest(models)
+
+
+def test_a_loaded_model_carries_its_envelope(tmp_path: Path, model_dir: Path) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [], meta("run1"))
+    loaded = model_store.load_latest(models)
+    assert loaded.envelope == Envelope.from_dict(ENVELOPE)
+    assert loaded.registry_version is None
