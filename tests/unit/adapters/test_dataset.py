@@ -91,6 +91,12 @@ def _extra(column: str, value: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
         (_set("texture_se", 0, "inf"), r"column 'texture_se', line 2: 'inf' is infinite"),
         (_set("texture_se", 0, "-Infinity"), r"'-Infinity' is infinite"),
         (_set("radius_worst", 568, "-1.5"), r"column 'radius_worst', line 570: '-1.5' is negative"),
+        (
+            _set("smoothness_mean", 2, "250"),
+            r"column 'smoothness_mean', line 4: '250' is above the hard bound; .* at most its "
+            r"hard bound \(200 for this one\)",
+        ),
+        (_set("area_worst", 2, "1e308"), r"'1e308' is above the hard bound"),
         (_set("diagnosis", 4, "X"), r"column 'diagnosis', line 6: 'X' is not a label"),
         (_set("diagnosis", 4, ""), r"column 'diagnosis', line 6: '' is not a label"),
         (_set("id", 9, "1"), r"column 'id', line 11: id '1' appears more than once"),
