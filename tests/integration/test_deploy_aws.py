@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,8 +67,14 @@ def client(name: str, endpoint: str) -> Any:
     return boto3.client(name, region_name=REGION, endpoint_url=endpoint)
 
 
-def make_service(ecs: Any, running: int, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A cluster and a Fargate service as deployment/aws/ecs-service.yaml makes them."""
+def make_service(
+    ecs: Any,
+    running: int,
+    monkeypatch: pytest.MonkeyPatch,
+    secrets: list[dict[str, str]] | None = None,
+) -> str:
+    """A cluster and a Fargate service as deployment/aws/ecs-service.yaml makes them
+    (``secrets``: the api container's, e.g. BCML_API_KEY from Secrets Manager)."""
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", str(running))  # moto runs no containers
     ecs.create_cluster(clusterName="bcml")
     td = ecs.register_task_definition(
@@ -83,6 +92,7 @@ def make_service(ecs: Any, running: int, monkeypatch: pytest.MonkeyPatch) -> str
                 "essential": True,
                 "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
                 "command": ["bcml", "serve", "--host", "0.0.0.0"],
+                **({"secrets": secrets} if secrets else {}),
                 "logConfiguration": {
                     "logDriver": "awslogs",
                     "options": {"awslogs-group": "/ecs/bcml", "awslogs-region": REGION},
@@ -171,12 +181,172 @@ def test_cli_deploys_ecs_in_a_real_process(
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["target"] == "ecs"
     assert summary["image"] == NEW_IMAGE
+    # this service has no BCML_API_KEY: said plainly, not silently deployed
+    assert summary["api_key"] == "none"
+    assert "WARNING: bcml/api runs without an API key" in done.stderr
 
     cmd[cmd.index("--container") + 1] = "missing"
     done = subprocess.run(cmd, env={**os.environ, **aws_env}, capture_output=True, text=True)
     assert done.returncode == aws.DeployError.exit_code
     assert "no container 'missing'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ---- the API key: a Secrets Manager secret injected as BCML_API_KEY ----------------------
+# moto's CloudFormation (5.2) cannot create deployment/aws/ecs-service.yaml: it has no
+# AWS::SecretsManager::Secret or Application Auto Scaling resources and stops on the stack's
+# ECS/ELB part. tests/unit/deploy/test_deployment_files.py checks what the template creates
+# per parameter set; here, what the deploy script does with a service built like it.
+def make_api_key_secret(endpoint: str) -> tuple[str, str]:
+    """A secret as the stack generates it (32 characters, no punctuation): (ARN, value)."""
+    sm = client("secretsmanager", endpoint)
+    value = sm.get_random_password(PasswordLength=32, ExcludePunctuation=True)["RandomPassword"]
+    arn = sm.create_secret(Name="bcml/api-key", SecretString=value)["ARN"]
+    return str(arn), str(value)
+
+
+def test_ecs_rollout_keeps_the_api_key_secret_the_running_task_definition_injects(
+    aws_env: dict[str, str], endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn, _ = make_api_key_secret(endpoint)
+    injected = [{"name": "BCML_API_KEY", "valueFrom": arn}]
+    ecs = client("ecs", endpoint)
+    make_service(ecs, running=2, monkeypatch=monkeypatch, secrets=injected)
+
+    result = aws.deploy_ecs(ecs, "bcml", "api", NEW_IMAGE, timeout=10, delay=1)
+
+    assert result.api_key == f"secret:{arn}"
+    td = ecs.describe_task_definition(taskDefinition=result.task_definition_arn)["taskDefinition"]
+    api = next(c for c in td["containerDefinitions"] if c["name"] == "api")
+    assert api["image"] == NEW_IMAGE
+    assert api["secrets"] == injected
+    assert "BCML_API_KEY" not in {e["name"] for e in api.get("environment", [])}
+    # the reference still names the secret exactly (what the execution role may read)
+    described = client("secretsmanager", endpoint).describe_secret(
+        SecretId=api["secrets"][0]["valueFrom"]
+    )
+    assert described["ARN"] == arn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    """Start the real ``bcml serve`` on 127.0.0.1 (no model: /health 200, /ready 503) with
+    the given environment; returns its base URL. Stopped at the end of the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[Any] = []
+
+    def start(env: dict[str, str]) -> str:
+        port = free_port()
+        base = {k: v for k, v in os.environ.items() if not k.startswith("BCML_")}
+        cmd = [sys.executable, "-m", "breast_cancer_ml", "serve", "--port", str(port)]
+        cmd += ["--models-dir", str(tmp_path / "models")]
+        log = (tmp_path / f"serve-{port}.log").open("wb")
+        logs.append(log)
+        proc = subprocess.Popen(
+            cmd, env={**base, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                return url
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("bcml serve not healthy within 30 s")
+
+    yield start
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    for log in logs:
+        log.close()
+
+
+def test_cli_proves_the_live_service_refuses_predictions_without_the_injected_key(
+    aws_env: dict[str, str], endpoint: str, monkeypatch: pytest.MonkeyPatch, serve: Any
+) -> None:
+    arn, value = make_api_key_secret(endpoint)
+    make_service(
+        client("ecs", endpoint),
+        running=2,
+        monkeypatch=monkeypatch,
+        secrets=[{"name": "BCML_API_KEY", "valueFrom": arn}],
+    )
+    # what the ECS agent does at task start: the secret's value as BCML_API_KEY
+    url = serve({"BCML_API_KEY": value})
+    cmd = [sys.executable, "-m", "breast_cancer_ml.deploy", "ecs", "--cluster", "bcml"]
+    cmd += ["--service", "api", "--image", NEW_IMAGE, "--container", "api"]
+    cmd += ["--timeout", "10", "--poll", "1", "--check-url", f"{url}/health"]
+    done = subprocess.run(cmd, env={**os.environ, **aws_env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["api_key"] == f"secret:{arn}"
+    assert "WARNING" not in done.stderr
+    assert value not in done.stdout + done.stderr  # the key itself is never printed
+
+
+def test_cli_fails_when_the_task_injects_a_key_but_the_service_answers_without_it(
+    aws_env: dict[str, str], endpoint: str, monkeypatch: pytest.MonkeyPatch, serve: Any
+) -> None:
+    arn, _ = make_api_key_secret(endpoint)
+    make_service(
+        client("ecs", endpoint),
+        running=2,
+        monkeypatch=monkeypatch,
+        secrets=[{"name": "BCML_API_KEY", "valueFrom": arn}],
+    )
+    url = serve({})  # the key never reached the service
+    cmd = [sys.executable, "-m", "breast_cancer_ml.deploy", "ecs", "--cluster", "bcml"]
+    cmd += ["--service", "api", "--image", NEW_IMAGE, "--timeout", "10", "--poll", "1"]
+    cmd += ["--container", "api", "--check-url", f"{url}/health"]
+    done = subprocess.run(cmd, env={**os.environ, **aws_env}, capture_output=True, text=True)
+    assert done.returncode == aws.DeployError.exit_code
+    assert f"{url}/predict answered HTTP 503 to a request without an API key, expected 401" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_api_key_check_reports_an_http_to_https_redirect_instead_of_following_it() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Alb(BaseHTTPRequestHandler):  # the ALB's port-80 listener with a certificate set
+        def do_POST(self) -> None:
+            seen.append(self.command)
+            self.send_response(301)
+            self.send_header("Location", "https://bcml.example.org:443/predict")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            seen.append(self.command)
+            self.send_response(405)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Alb)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(
+            aws.DeployError, match=re.escape("redirects to https://bcml.example.org:443/predict")
+        ):
+            aws.check_api_key_enforced(f"http://127.0.0.1:{server.server_port}/predict")
+    finally:
+        server.shutdown()
+    assert seen == ["POST"]  # not followed: no GET sent on, no key ever sent in clear text
 
 
 # ---- Elastic Beanstalk: moto lacks application versions and environment updates --------

@@ -9,6 +9,11 @@ awaited, bounded, until the environment is Ready on that version and not unhealt
 
 Every wait has a timeout; every AWS error becomes a :class:`DeployError` with a message that
 says what to check. Clients are passed in, so the same code runs against AWS or a stand-in.
+
+The API key: a revision keeps the running definition's ``secrets`` (``BCML_API_KEY`` from
+Secrets Manager, as deployment/aws/ecs-service.yaml injects it) untouched, the result says
+where the key comes from, and :func:`check_api_key_enforced` asks the live service to prove
+that it refuses a prediction without the key.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ TASK_DEFINITION_INPUT_FIELDS = (
     "runtimePlatform",
     "enableFaultInjection",
 )
+API_KEY_VARIABLE = "BCML_API_KEY"
 DOCKERRUN = "Dockerrun.aws.json"
 EBEXTENSIONS = ".ebextensions"
 
@@ -67,6 +73,9 @@ class EcsResult:
     image: str
     task_definition_arn: str
     previous_task_definition_arn: str
+    api_key: str
+    """Where the container's API key comes from: ``secret:<valueFrom>``, ``environment``
+    (plain text in the task definition) or ``none`` (predictions open to anyone)."""
 
 
 @dataclass(frozen=True)
@@ -88,32 +97,47 @@ def _aws_error(action: str, exc: Exception) -> DeployError:
 
 
 # ---- ECS ----------------------------------------------------------------------------------
+def _target_container(current: dict[str, Any], container: str | None) -> int:
+    """Index of the container to update: the named one, else the only (essential) one."""
+    containers: list[dict[str, Any]] = current.get("containerDefinitions", [])
+    names = [c.get("name") for c in containers]
+    if container is None:
+        essential = [i for i, c in enumerate(containers) if c.get("essential", True)]
+        if len(containers) == 1:
+            return 0
+        if len(essential) == 1:
+            return essential[0]
+        raise DeployError(
+            f"task definition {current.get('family')} has containers {names}; "
+            "choose one with --container"
+        )
+    if container not in names:
+        raise DeployError(
+            f"task definition {current.get('family')} has no container {container!r} "
+            f"(it has {names})"
+        )
+    return names.index(container)
+
+
+def api_key_source(container: dict[str, Any]) -> str:
+    """Where ``container`` gets ``BCML_API_KEY``: ``secret:<valueFrom>`` (Secrets Manager or
+    SSM, injected by the ECS agent), ``environment`` (plain text, visible to anyone who may
+    describe the task definition) or ``none``."""
+    for secret in container.get("secrets", []):
+        if secret.get("name") == API_KEY_VARIABLE:
+            return f"secret:{secret.get('valueFrom')}"
+    if any(e.get("name") == API_KEY_VARIABLE for e in container.get("environment", [])):
+        return "environment"
+    return "none"
+
+
 def next_task_definition(
     current: dict[str, Any], image: str, container: str | None
 ) -> dict[str, Any]:
-    """RegisterTaskDefinition input: ``current`` with ``image`` in the chosen container."""
+    """RegisterTaskDefinition input: ``current`` with ``image`` in the chosen container;
+    everything else (the ``secrets`` that inject the API key included) as it was."""
     containers = [dict(c) for c in current.get("containerDefinitions", [])]
-    names = [c.get("name") for c in containers]
-    if container is None:
-        essential = [c for c in containers if c.get("essential", True)]
-        if len(containers) == 1:
-            target = containers[0]
-        elif len(essential) == 1:
-            target = essential[0]
-        else:
-            raise DeployError(
-                f"task definition {current.get('family')} has containers {names}; "
-                "choose one with --container"
-            )
-    else:
-        matches = [c for c in containers if c.get("name") == container]
-        if not matches:
-            raise DeployError(
-                f"task definition {current.get('family')} has no container {container!r} "
-                f"(it has {names})"
-            )
-        target = matches[0]
-    target["image"] = image
+    containers[_target_container(current, container)]["image"] = image
     spec = {k: current[k] for k in TASK_DEFINITION_INPUT_FIELDS if current.get(k) not in (None, [])}
     spec["containerDefinitions"] = containers
     return spec
@@ -153,6 +177,7 @@ def deploy_ecs(
     except Exception as exc:
         raise _aws_error(f"DescribeTaskDefinition {current_arn}", exc) from None
     spec = next_task_definition(described["taskDefinition"], image, container)
+    api_key = api_key_source(spec["containerDefinitions"][_target_container(spec, container)])
     if described.get("tags"):
         spec["tags"] = described["tags"]
     try:
@@ -164,7 +189,7 @@ def deploy_ecs(
         ecs.update_service(cluster=cluster, service=service, taskDefinition=new_arn)
     except Exception as exc:
         raise _aws_error(f"UpdateService {cluster}/{service}", exc) from None
-    result = EcsResult(cluster, service, image, new_arn, current_arn)
+    result = EcsResult(cluster, service, image, new_arn, current_arn, api_key)
     if wait:
         wait_ecs_stable(ecs, cluster, service, new_arn, timeout, delay)
     return result
@@ -377,3 +402,42 @@ def wait_http_ready(
         if clock() >= deadline:
             raise DeployError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last})")
         sleep(delay)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to report (HTTP -> HTTPS), not a hop to follow: urllib would
+    turn the POST into a GET and the check would test the wrong thing."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def check_api_key_enforced(predict_url: str) -> None:
+    """POST ``predict_url`` without a key and require 401: proof that the live service, not
+    only its task definition, refuses predictions without the API key."""
+    if not predict_url.startswith(("http://", "https://")):
+        raise DeployError(f"{predict_url!r} is not an http(s) URL (is SERVICE_URL set?)")
+    request = urllib.request.Request(
+        predict_url, data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    location = ""
+    try:
+        with opener.open(request, timeout=10) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        location = exc.headers.get("Location", "")
+    except OSError as exc:
+        raise DeployError(f"cannot check that {predict_url} requires the API key: {exc}") from None
+    if status == 401:
+        return
+    if status in (301, 302, 307, 308):
+        raise DeployError(
+            f"{predict_url} redirects to {location or 'another URL'}: give the https:// URL "
+            "(SERVICE_URL) so the check, and clients, never send the key in clear text"
+        )
+    raise DeployError(
+        f"{predict_url} answered HTTP {status} to a request without an API key, expected 401: "
+        f"the task definition injects {API_KEY_VARIABLE}, but the service does not enforce it"
+    )

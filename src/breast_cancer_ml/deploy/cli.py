@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import urllib.parse
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breast_cancer_ml.errors import ConfigError
+
+if TYPE_CHECKING:
+    from breast_cancer_ml.deploy.aws import EcsResult
 
 
 def add_parser(sub: Any) -> None:
@@ -29,7 +34,10 @@ def add_parser(sub: Any) -> None:
         p.add_argument("--poll", type=float, default=15, help="seconds between status checks")
         p.add_argument("--no-wait", action="store_true", help="return once the update starts")
         p.add_argument(
-            "--check-url", default=None, help="after the rollout, wait for this URL to answer 200"
+            "--check-url",
+            default=None,
+            help="after the rollout, wait for this URL to answer 200; for an ECS service with "
+            "an API key, a POST to 'predict' beside it without the key must then answer 401",
         )
 
     ecs = targets.add_parser("ecs", help="new task definition revision with --image, roll out")
@@ -131,8 +139,36 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.check_url and not args.no_wait:
         aws.wait_http_ready(args.check_url, timeout=args.timeout, delay=min(args.poll, 5))
+    if args.target == "ecs":
+        _api_key_checks(result, args.check_url if not args.no_wait else None)
     print(json.dumps({"target": args.target, **asdict(result)}))
     return 0
+
+
+def _api_key_checks(result: EcsResult, check_url: str | None) -> None:
+    """Say plainly when the service runs without a protected key; with a key and a
+    ``--check-url``, prove the live service refuses a prediction without it."""
+    from breast_cancer_ml.deploy import aws
+
+    if result.api_key == "none":
+        print(
+            f"WARNING: {result.cluster}/{result.service} runs without an API key "
+            "(ecs-service stack with RequireApiKey=false?): anyone who reaches it gets "
+            "predictions. See deployment/DEPLOYMENT.md.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    if result.api_key == "environment":
+        print(
+            f"WARNING: {result.cluster}/{result.service} gets BCML_API_KEY as a plain "
+            "environment variable: anyone allowed to describe its task definition can read "
+            "it. Inject it from Secrets Manager (the ecs-service stack does).",
+            file=sys.stderr,
+            flush=True,
+        )
+    if check_url:
+        aws.check_api_key_enforced(urllib.parse.urljoin(check_url, "predict"))
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from breast_cancer_ml.deploy.aws import DeployError, next_task_definition
+from breast_cancer_ml.deploy.aws import DeployError, api_key_source, next_task_definition
 
 NEW = "registry/breast-cancer-ml:v2"
 
@@ -70,3 +70,22 @@ def test_ambiguous_or_unknown_container_is_a_clear_error() -> None:
         next_task_definition(current, NEW, "c")
     spec = next_task_definition(current, NEW, "b")
     assert [c["image"] for c in spec["containerDefinitions"]] == ["x", NEW]
+
+
+SECRET = "arn:aws:secretsmanager:eu-west-1:1:secret:bcml/api-key-AbC123"
+
+
+def test_the_new_revision_keeps_the_secrets_that_inject_the_api_key() -> None:
+    secrets = [{"name": "BCML_API_KEY", "valueFrom": SECRET}]
+    current = described({"name": "api", "image": "old", "secrets": secrets})
+    container = next_task_definition(current, NEW, None)["containerDefinitions"][0]
+    assert container["secrets"] == secrets
+    assert api_key_source(container) == f"secret:{SECRET}"
+
+
+def test_api_key_source_names_a_plain_variable_and_a_missing_key() -> None:
+    plain = {"name": "api", "environment": [{"name": "BCML_API_KEY", "value": "k" * 32}]}
+    assert api_key_source(plain) == "environment"
+    other = {"name": "api", "secrets": [{"name": "OTHER", "valueFrom": SECRET}]}
+    assert api_key_source(other) == "none"
+    assert api_key_source({"name": "api"}) == "none"
