@@ -4,7 +4,7 @@ Heavy libraries (mlflow, scikit-learn, pandas) are imported only inside the comm
 them, so ``bcml --help`` answers at once.
 
 Exit codes: 0 success, 1 unexpected error, 2 invalid settings or data, 3 model not promoted
-with ``--require-promotion``, 4 model store problem.
+with ``--require-promotion``, 4 model store problem, 5 ``bcml serve``'s port already in use.
 """
 
 from __future__ import annotations

@@ -205,7 +205,9 @@ def test_health_and_ready(handler: Any, model_store: tuple[Path, str], make: Any
         "ready": True,
         "status": "ready",
         "model_version": model_store[1],
+        "registry_version": None,
         "detail": None,
+        "reason": None,
     }
 
 
