@@ -121,6 +121,7 @@ class ServiceState:
         )
         self.in_flight = 0  # requests being handled now (limit_concurrency)
         self.plausibility = Plausibility()
+        self.body_deadline = BodyDeadline(self.settings.body_timeout)
 
 
 def iso(ts: float | None) -> str | None:
@@ -153,11 +154,48 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def read_body_by(receive: Receive, limit: int, seconds: float) -> bytes:
-    """:func:`read_body`, which must be complete within ``seconds`` (else ``TimeoutError``):
-    a client trickling its body, or sending none, must not hold a connection forever."""
-    async with asyncio.timeout(seconds):
-        return await read_body(receive, limit)
+class BodyDeadline:
+    """The body deadline: a request's body must be complete ``seconds`` after its read began.
+
+    A client trickling its body (or sending none) must not hold a connection forever. A
+    request registers while it reads its body (a dict entry: a timer per request costs ~7 us
+    with uvloop, more than the rest of the read); :meth:`watch`, one task for the whole
+    service, cancels each read that is overdue, which :meth:`read` turns into ``TimeoutError``.
+    A read is stopped between ``seconds`` and ``seconds`` + :attr:`tick` after it began.
+    """
+
+    _CANCEL_MESSAGE: Final = "bcml: body deadline passed"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.tick = min(1.0, seconds / 4)
+        self.reading: dict[asyncio.Task[Any], float] = {}
+
+    async def read(self, receive: Receive, limit: int) -> bytes:
+        """:func:`read_body`, or ``TimeoutError`` once the deadline has passed."""
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - ASGI servers run each request in a task
+            return await read_body(receive, limit)
+        self.reading[task] = time.monotonic()
+        try:
+            return await read_body(receive, limit)
+        except asyncio.CancelledError as exc:
+            if exc.args != (self._CANCEL_MESSAGE,):
+                raise  # cancelled by someone else (shutdown): not ours to swallow
+            task.uncancel()
+            raise TimeoutError from None
+        finally:
+            self.reading.pop(task, None)
+
+    async def watch(self) -> None:
+        """Cancel overdue body reads, every :attr:`tick` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(self.tick)
+            overdue = time.monotonic() - self.seconds
+            for task, began in list(self.reading.items()):
+                if began <= overdue:
+                    del self.reading[task]
+                    task.cancel(self._CANCEL_MESSAGE)
 
 
 async def send_bytes(
@@ -220,7 +258,7 @@ class PredictionEndpoint:
                 extra=[(b"www-authenticate", b"Bearer")],
             )
         try:
-            body = await read_body_by(receive, settings.max_body_bytes, settings.body_timeout)
+            body = await state.body_deadline.read(receive, settings.max_body_bytes)
         except BodyTooLargeError:
             return await self.error(scope, send, too_large(settings.max_body_bytes))
         except ClientGoneError:
@@ -291,24 +329,35 @@ def _require_json(content_type: bytes) -> None:
 
 
 class Plausibility:
-    """The served model's envelope as two arrays, for a whole-batch in-range test.
+    """The served model's envelope, cached for a cheap in-range test of whole rows.
 
     Rebuilt only when the model (so its envelope) changes: a request compares its rows with
-    the cached arrays, and builds warnings only for a row with a value out of range.
+    the cached bounds, and builds warnings only for a row with a value out of range.
     """
 
     def __init__(self) -> None:
         self._envelope: Envelope | None = None
         self._low: Any = None
         self._high: Any = None
+        self._bounds: list[tuple[float, float]] = []
 
-    def inside(self, envelope: Envelope, X: Any) -> Any:
-        """``(n,)`` booleans: rows of ``X`` with every value within ``envelope``."""
+    def _use(self, envelope: Envelope) -> None:
         if envelope is not self._envelope:
             self._low = np.asarray(envelope.low)
             self._high = np.asarray(envelope.high)
+            self._bounds = list(zip(envelope.low, envelope.high, strict=True))
             self._envelope = envelope
-        return ((self._low <= X) & (self._high >= X)).all(axis=1)
+
+    def outside(self, envelope: Envelope, X: Any) -> list[int]:
+        """The positions of the rows of ``X`` with a value outside ``envelope``."""
+        self._use(envelope)
+        if len(X) == 1:  # one case: 30 chained comparisons beat three numpy calls
+            for v, (low, high) in zip(X[0].tolist(), self._bounds, strict=True):
+                if not (low <= v <= high):
+                    return [0]
+            return []
+        inside = ((self._low <= X) & (self._high >= X)).all(axis=1)
+        return np.flatnonzero(~inside).tolist()  # type: ignore[no-any-return]
 
 
 def _flag(state: ServiceState, model: Any, X: Any, scored: Scored) -> tuple[list[Any], int]:
@@ -322,21 +371,16 @@ def _flag(state: ServiceState, model: Any, X: Any, scored: Scored) -> tuple[list
             rec["warnings"] = []
             rec["in_distribution"] = None
         return records, 0
-    inside = state.plausibility.inside(envelope, X)
-    if inside.all():
-        for rec in records:
-            rec["warnings"] = []
-            rec["in_distribution"] = True
-        return records, 0
-    for i, (rec, ok) in enumerate(zip(records, inside.tolist(), strict=True)):
-        if ok:
-            rec["warnings"] = []
-            rec["in_distribution"] = True
-        else:
-            rec["confidence"] = confidence(rec["probability"], in_distribution=False)
-            rec["warnings"] = [w.as_dict() for w in envelope.warnings(X[i])]
-            rec["in_distribution"] = False
-    return records, len(records) - int(inside.sum())
+    for rec in records:
+        rec["warnings"] = []
+        rec["in_distribution"] = True
+    outside = state.plausibility.outside(envelope, X)
+    for i in outside:  # the rare case: build the warnings only now
+        rec = records[i]
+        rec["confidence"] = confidence(rec["probability"], in_distribution=False)
+        rec["warnings"] = [w.as_dict() for w in envelope.warnings(X[i])]
+        rec["in_distribution"] = False
+    return records, len(outside)
 
 
 def handle_predict(state: ServiceState, model: Any, content_type: bytes, body: bytes) -> Answer:
@@ -418,14 +462,12 @@ def handle_invocations(state: ServiceState, model: Any, content_type: bytes, bod
     envelope = model.envelope
     if envelope is None:
         return Answer(body_out, len(pred), int(pred.sum()), 0)
-    outside_rows = np.flatnonzero(~state.plausibility.inside(envelope, X))
-    headers: tuple[tuple[bytes, bytes], ...] = (
-        (OUT_OF_RANGE_HEADER, str(outside_rows.size).encode()),
-    )
-    if outside_rows.size:
-        listed = ",".join(map(str, outside_rows[:MAX_LISTED_ROWS].tolist()))
+    outside = state.plausibility.outside(envelope, X)
+    headers: tuple[tuple[bytes, bytes], ...] = ((OUT_OF_RANGE_HEADER, str(len(outside)).encode()),)
+    if outside:
+        listed = ",".join(map(str, outside[:MAX_LISTED_ROWS]))
         headers += ((OUT_OF_RANGE_ROWS_HEADER, listed.encode()),)
-    return Answer(body_out, len(pred), int(pred.sum()), int(outside_rows.size), headers)
+    return Answer(body_out, len(pred), int(pred.sum()), len(outside), headers)
 
 
 log = logging.getLogger("breast_cancer_ml.service")
@@ -552,10 +594,11 @@ def new_state(settings: ServeSettings) -> ServiceState:
     return state
 
 
-async def start_service(state: ServiceState) -> asyncio.Task[None]:
-    """Start-up: load the model (if one is promoted) and start watching ``models/latest``.
+async def start_service(state: ServiceState) -> asyncio.Future[Any]:
+    """Start-up: load the model (if one is promoted), start watching ``models/latest`` and
+    the body deadline of requests.
 
-    Returns the watcher task; cancel it at shutdown.
+    Returns the watchers; cancel them at shutdown.
     """
     settings = state.settings
     await state.holder.check_async()
@@ -564,7 +607,9 @@ async def start_service(state: ServiceState) -> asyncio.Task[None]:
             "no model promoted yet; /ready answers 503 until one is",
             extra={"event": "no_model", "models_dir": str(settings.models_dir)},
         )
-    watcher = asyncio.create_task(state.holder.watch(settings.reload_interval))
+    watcher = asyncio.gather(
+        state.holder.watch(settings.reload_interval), state.body_deadline.watch()
+    )
     log.info(
         "service started",
         extra={

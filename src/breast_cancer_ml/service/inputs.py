@@ -61,7 +61,9 @@ def parse_json(body: bytes) -> Any:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _parse_strict(body)
-    if body.count(b":") > _count_keys(doc):
+    colons = body.count(b":")
+    # {"features": [...]}: one colon, one key; only a body with more colons needs the count
+    if colons > (len(doc) if type(doc) is dict else 0) and colons > _count_keys(doc):
         return _parse_strict(body)
     return doc
 
