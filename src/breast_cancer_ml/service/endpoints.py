@@ -357,7 +357,7 @@ class Plausibility:
                     return [0]
             return []
         inside = ((self._low <= X) & (self._high >= X)).all(axis=1)
-        return np.flatnonzero(~inside).tolist()  # type: ignore[no-any-return]
+        return np.flatnonzero(~inside).tolist()
 
 
 def _flag(state: ServiceState, model: Any, X: Any, scored: Scored) -> tuple[list[Any], int]:
