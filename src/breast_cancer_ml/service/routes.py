@@ -170,9 +170,9 @@ def info_router(state: ServiceState) -> APIRouter:
         response_model=schemas.Ready,
         tags=["service"],
         summary="Readiness: 200 only with a verified model loaded, else 503",
-        responses={503: {"model": schemas.Ready, "description": "No verified model"}},
+        responses={503: {"model": schemas.NotReady, "description": "No verified model"}},
     )
-    async def ready() -> Any:
+    async def ready(request: Request) -> Any:
         model = holder.current
         if model is not None:
             return schemas.Ready(
@@ -194,7 +194,12 @@ def info_router(state: ServiceState) -> APIRouter:
             detail=detail,
             reason=refusal.reason if refusal is not None else None,
         )
-        return JSONResponse(doc.model_dump(), status_code=503)
+        # the readiness fields, and the error shape every other error answer has
+        rid = request.scope.get(REQUEST_ID_KEY, "")
+        error = error_doc(503, detail, rid, code=doc.reason or holder.status)
+        return JSONResponse(
+            {**doc.model_dump(), "error": error["error"], "request_id": rid}, status_code=503
+        )
 
     @router.get(
         "/model/info",

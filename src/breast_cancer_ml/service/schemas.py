@@ -226,6 +226,14 @@ class Ready(BaseModel):
     reason: str | None = Field(None, description="The refusal code, as in /health.")
 
 
+class NotReady(Ready):
+    """/ready's 503: the readiness fields, and the error shape of every error answer (its
+    ``error.code`` is the refusal code, or ``no_model``)."""
+
+    error: ErrorBody
+    request_id: str
+
+
 class ModelInfo(BaseModel):
     run_id: str
     registry_version: str | None = Field(

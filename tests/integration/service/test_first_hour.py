@@ -176,3 +176,6 @@ def test_no_model_and_unauthorized_answers_have_the_one_shape(
     assert "see /ready" in doc["error"]["message"]
     assert r.headers["retry-after"]
     _error(c.get("/model/info"), 503, "unavailable")
+    doc = _error(c.get("/ready"), 503, "no_model")  # readiness fields, and the same shape
+    assert (doc["ready"], doc["status"]) == (False, "no_model")
+    assert doc["error"]["message"] == doc["detail"] == "no model promoted yet; run `bcml train`"

@@ -262,6 +262,11 @@ def test_a_body_sent_one_byte_at_a_time_gets_408_and_the_connection_is_closed(
     assert "within 1 s (body_timeout)" in doc["error"]["message"]
     assert 1.0 <= elapsed < 4.0
     assert sent < len(body)  # the body was indeed not complete
+    with _open_request(server.port, body) as silent:  # headers, then no body at all
+        status, headers, payload = _read_response(silent)
+        assert silent.recv(1) == b""
+    assert status == 408
+    assert json.loads(payload)["error"]["code"] == "body_timeout"
     assert server.client.post("/predict", json={"features": EXAMPLE_ROW}).status_code == 200
 
 
