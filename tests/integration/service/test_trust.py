@@ -291,6 +291,7 @@ def test_past_limit_concurrency_the_service_answers_503_with_retry_after(
         doc = _assert_error_shape(r, 503, "overloaded")
         assert r.headers["retry-after"] == "1"
         assert "limit_concurrency" in doc["error"]["message"]
+        _assert_error_shape(c.get("/model/info"), 503, "overloaded")  # through FastAPI too
         assert c.get("/health").status_code == 200  # probes are never refused
         assert c.get("/ready").status_code == 200
         for sock in held:  # the held requests complete and are answered normally
