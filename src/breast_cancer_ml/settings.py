@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -291,21 +292,23 @@ class ServeSettings(BcmlSettings):
 
     @model_validator(mode="after")
     def _strong_api_key(self) -> ServeSettings:
-        # after-validation, so the error shows the settings (key masked), never the key itself
+        # a model-level rule: _describe prints no input for it, so the key is never shown
         if self.api_key is None:
             return self
         key = self.api_key.get_secret_value()
         if len(key) < MIN_API_KEY_LENGTH:
-            raise ValueError(
+            raise PydanticCustomError(
+                "api_key_too_short",
                 f"api_key (BCML_API_KEY) is set but {'empty' if not key else 'too short'} "
                 f"({len(key)} characters); use a random key of at least {MIN_API_KEY_LENGTH} "
                 "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
-                "or unset it to serve without a key"
+                "or unset it to serve without a key",
             )
         if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-            raise ValueError(
+            raise PydanticCustomError(
+                "api_key_not_printable",
                 "api_key (BCML_API_KEY) must be printable ASCII without spaces: it is sent "
-                "in an HTTP header"
+                "in an HTTP header",
             )
         return self
 
