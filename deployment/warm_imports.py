@@ -341,14 +341,14 @@ def main(argv: list[str] | None = None) -> None:
         _point_latest(models, run_ids[0])
         # The settings that switch code paths on: API key, CORS, access log; and workers.
         secured = {
-            "BCML_API_KEY": "warm-up-key",
+            "BCML_API_KEY": "warm-up-key-for-the-image",
             "BCML_CORS_ORIGINS": "https://example.org",
             "BCML_ACCESS_LOG": "true",
         }
         with server(models, 2, args.record, secured) as url:
             HEADERS["Origin"] = "https://example.org"
             expect(f"{url}/predict", 401, {"features": EXAMPLE})
-            HEADERS["Authorization"] = "Bearer warm-up-key"
+            HEADERS["Authorization"] = "Bearer warm-up-key-for-the-image"
             exercise_routes(url, run_ids[0])
             HEADERS.clear()
         if args.record is not None:

@@ -72,3 +72,9 @@ class NonFiniteProbabilityError(BcmlError):
     """A model gave a NaN or infinite probability; the answer is withheld (a model fault)."""
 
     exit_code = 4
+
+
+class PortInUseError(BcmlError):
+    """``bcml serve`` cannot listen: another process holds the port."""
+
+    exit_code = 5

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -228,7 +229,10 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
     where = f" (flags, BCML_* environment or {config_file})" if config_file else ""
     lines = [f"invalid settings{where}:"]
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        field = ".".join(str(p) for p in err["loc"])
+        if not field:  # a rule over several settings: its input is all of them, secrets too
+            lines.append(f"  settings: {err['msg']}")
+            continue
         lines.append(f"  {field}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)
 
@@ -238,6 +242,10 @@ def _split_origins(value: Any) -> Any:
     if isinstance(value, str):
         return [origin.strip() for origin in value.split(",") if origin.strip()]
     return value
+
+
+#: Shortest API key ``bcml serve`` accepts.
+MIN_API_KEY_LENGTH = 16
 
 
 class ServeSettings(BcmlSettings):
@@ -251,11 +259,23 @@ class ServeSettings(BcmlSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
     )
-    max_feature_value: float = Field(
-        1e6, gt=0, description="Largest feature value accepted (the data's largest is ~4,300)."
+    body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client has to send its whole request body (else 408, closed).",
+    )
+    limit_concurrency: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Requests handled at once per worker; past it 503 with Retry-After "
+        "(32 x max_body_bytes 16 MiB = 512 MiB of bodies at most: fits a 1 GiB task).",
     )
     api_key: SecretStr | None = Field(
-        None, description="If set, prediction routes require 'Authorization: Bearer <key>'."
+        None,
+        description="If set (16+ characters), prediction routes require "
+        "'Authorization: Bearer <key>'.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         [], description="Comma-separated origins allowed by CORS (none: CORS off)."
@@ -269,6 +289,28 @@ class ServeSettings(BcmlSettings):
     access_log: bool = Field(False, description="Log one JSON line per request.")
 
     _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
+
+    @model_validator(mode="after")
+    def _strong_api_key(self) -> ServeSettings:
+        # a model-level rule: _describe prints no input for it, so the key is never shown
+        if self.api_key is None:
+            return self
+        key = self.api_key.get_secret_value()
+        if len(key) < MIN_API_KEY_LENGTH:
+            raise PydanticCustomError(
+                "api_key_too_short",
+                f"api_key (BCML_API_KEY) is set but {'empty' if not key else 'too short'} "
+                f"({len(key)} characters); use a random key of at least {MIN_API_KEY_LENGTH} "
+                "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+                "or unset it to serve without a key",
+            )
+        if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+            raise PydanticCustomError(
+                "api_key_not_printable",
+                "api_key (BCML_API_KEY) must be printable ASCII without spaces: it is sent "
+                "in an HTTP header",
+            )
+        return self
 
 
 class PredictSettings(BcmlSettings):

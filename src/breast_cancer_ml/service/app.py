@@ -13,9 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from breast_cancer_ml import __version__
 from breast_cancer_ml.service import schemas
@@ -30,10 +33,12 @@ from breast_cancer_ml.service.endpoints import (
     ServiceState,
     _internal_error,
     _request_id,
+    error_doc,
     log,
     new_state,
     prediction_endpoints,
     send_bytes,
+    send_overloaded,
     start_service,
 )
 from breast_cancer_ml.service.routes import info_router, prediction_routes
@@ -54,6 +59,10 @@ KNOWN_ROUTES: Final = frozenset(
         "/redoc",
     }
 )
+#: Routes that answer even when the service is at its concurrency limit: probes must not fail
+#: (and get the task restarted) because the service is busy.
+UNBOUNDED_ROUTES: Final = frozenset({"/health", "/ready", "/metrics"})
+PREDICTION_ROUTES: Final = frozenset({"/predict", "/predict/batch", "/invocations"})
 
 
 class ServiceMiddleware:
@@ -63,6 +72,8 @@ class ServiceMiddleware:
     def __init__(self, app: Any, observer: Observer) -> None:
         self.app = app
         self.observer = observer
+        self.state = observer.state
+        self.limit = observer.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,16 +97,25 @@ class ServiceMiddleware:
             await send(message)
 
         path = scope["path"]
+        bounded = path not in UNBOUNDED_ROUTES
+        state = self.state
+        if bounded:
+            state.in_flight += 1
         try:
-            await self.app(scope, receive, send_with_id)
+            if bounded and state.in_flight > self.limit:
+                await send_overloaded(send_with_id, scope, rid, self.limit)
+            else:
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception(
                 "unexpected error",
                 extra={"event": "unhandled_error", "request_id": rid, "route": path},
             )
             if not started:
-                await send_bytes(send_with_id, 500, _internal_error(rid))
+                await send_bytes(send_with_id, 500, _internal_error(rid, path))
         finally:
+            if bounded:
+                state.in_flight -= 1
             route = path if path in KNOWN_ROUTES else "other"
             self.observer.done(scope, route, status, start, rid)
 
@@ -140,6 +160,42 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def _hint(request: Request, status: int) -> str:
+    """What to do after a 404 or 405, by path."""
+    path = request.url.path
+    bare = path.rstrip("/") or "/"
+    if status == 405:
+        if path in PREDICTION_ROUTES:
+            return f"{request.method} is not allowed here; use POST {path} with a JSON body"
+        return f"{request.method} is not allowed here; use GET {path}"
+    if bare != path and bare in KNOWN_ROUTES:
+        return f"no route {path!r}; use {bare} (no trailing slash)"
+    return f"no route {path!r}; GET / lists the endpoints"
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own errors (404, 405, ...) in the service's one error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    message = _hint(request, status) if status in (404, 405) else str(exc.detail)
+    doc = error_doc(
+        status,
+        message,
+        request.scope.get(REQUEST_ID_KEY, ""),
+        mlflow=request.url.path == "/invocations",
+    )
+    return JSONResponse(doc, status_code=status, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    field = ".".join(str(p) for p in first.get("loc", ())) or None
+    message = f"{field}: {first.get('msg', 'invalid request')}" if field else "invalid request"
+    doc = error_doc(422, message, request.scope.get(REQUEST_ID_KEY, ""), field)
+    return JSONResponse(doc, status_code=422)
+
+
 def create_app(
     settings: ServeSettings | None = None,
     *,
@@ -171,6 +227,11 @@ def create_app(
             f"model. API version {API_VERSION}."
         ),
         lifespan=lifespan,
+        redirect_slashes=False,  # /predict/ gets a 404 naming /predict, not an empty 307
+        exception_handlers={
+            StarletteHTTPException: _http_error,
+            RequestValidationError: _validation_error,
+        },
         openapi_tags=[
             {"name": "predictions", "description": "Scoring (API key if configured)."},
             {"name": "service", "description": "Health, readiness, model info, metrics."},

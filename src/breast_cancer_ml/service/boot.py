@@ -49,7 +49,7 @@ class QuickStartApp:
         self.fast: dict[str, Any] = {} if settings.cors_origins else dict(self.endpoints)
         self.full: ServiceApp | None = None
         self._build: asyncio.Future[ServiceApp] | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Future[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":

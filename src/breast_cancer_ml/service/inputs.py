@@ -3,8 +3,9 @@
 Written by hand rather than with pydantic models: parsing 30 floats through pydantic and
 FastAPI's dependency machinery costs more than scoring them. Every check names the field
 (``features[3]``, ``instances[2].area_mean``, ``row 4, column 'radius_se'``) so a client can
-fix the request. Each value must be a JSON number (not a string or a boolean), finite, >= 0 and
-at most ``max_value``: the features are physical measurements.
+fix the request. Each value must be a JSON number (not a string or a boolean) that the one input
+contract (:mod:`breast_cancer_ml.domain.contract`) accepts: finite, >= 0 and at most the
+feature's hard bound. The check is one chained comparison per value against that feature's bound.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -20,36 +20,104 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from breast_cancer_ml.domain.contract import HARD_BOUNDS, HARD_MAX, TOO_LARGE, value_message
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 
 FEATURE_SET: Final = frozenset(FEATURES)
+#: The contract's hard bounds as Python floats, in FEATURES order (cheapest to compare with).
+HARD_MAX_LIST: Final[list[float]] = HARD_MAX.tolist()
+_BOUNDS: Final = tuple(zip(FEATURES, HARD_MAX_LIST, strict=True))
 _SHOW: Final = 5  # how many unknown/missing names an error message lists
 
 
 class InputError(Exception):
-    """A request the service refuses: HTTP ``status``, a message naming ``field``."""
+    """A request the service refuses: HTTP ``status``, a message naming ``field``, and an
+    optional short ``code`` (default: one per status, see :mod:`.errors`)."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, status: int = 422, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.code = code
 
 
 def parse_json(body: bytes) -> Any:
-    """Decode a JSON body. orjson first (fast); it refuses ``NaN``/``Infinity`` tokens and
-    integers beyond 64 bits, which the standard library accepts, so those bodies are decoded
-    again by ``json`` and the value checks then name the offending field."""
+    """Decode a JSON body; a key given twice in one object is refused (400, naming the key).
+
+    orjson first (fast); it refuses ``NaN``/``Infinity`` tokens and integers beyond 64 bits,
+    which the standard library accepts, so those bodies are decoded again by ``json`` and the
+    value checks then name the offending field. orjson keeps the last of duplicate keys
+    silently, so its result is checked by counting: every key in the body is followed by one
+    ``:``, so when the body holds no more ``:`` than the decoded objects hold keys, no key was
+    given twice. Otherwise (a duplicate, or a ``:`` inside a string) the body is decoded again
+    by ``json`` with a hook that sees every key.
+    """
     if not body:
         raise InputError("the request body is empty; send a JSON object", status=400)
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError:
-        pass
+        return _parse_strict(body)
+    colons = body.count(b":")
+    # {"features": [...]}: one colon, one key; only a body with more colons needs the count
+    if colons > (len(doc) if type(doc) is dict else 0) and colons > _count_keys(doc):
+        return _parse_strict(body)
+    return doc
+
+
+def _parse_strict(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except InputError:
+        raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300 digits
         raise InputError(f"the body is not valid JSON: {exc}", status=400) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputError(
+                    f"{key}: this key appears more than once in one JSON object; send each key "
+                    "once",
+                    key[:80],
+                    400,
+                    "duplicate_key",
+                )
+            seen.add(key)
+    return doc
+
+
+_LEAVES: Final = frozenset({float, int, str, bool, type(None)})
+
+
+def _count_keys(doc: Any) -> int:
+    """The number of keys of every object in a decoded JSON document.
+
+    Containers are scanned with ``set(map(type, ...))`` (a C loop), so a row of 30 numbers
+    costs well under a microsecond; only nested containers are visited one by one. Iterative:
+    orjson accepts nesting deeper than Python's recursion limit.
+    """
+    n = 0
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            n += len(item)
+            values: Any = item.values()
+        elif type(item) is list:
+            values = item
+        else:
+            continue
+        if not set(map(type, values)) <= _LEAVES:
+            stack.extend(v for v in values if type(v) is dict or type(v) is list)
+    return n
 
 
 def _describe(value: Any) -> str:
@@ -64,26 +132,25 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def value_error(value: Any, field: str, max_value: float) -> InputError:
-    """The error for a value that failed ``0 <= value <= max_value`` or is not a number."""
+def value_error(value: Any, field: str, feature: str) -> InputError:
+    """The error for a value the contract refuses (or that is not a number at all); ``field``
+    is where it is in the request, ``feature`` the feature it is a value of."""
     if type(value) is not float and type(value) is not int:
         return InputError(f"{field}: expected a number, got {_describe(value)}", field)
-    if isinstance(value, float) and math.isnan(value):
-        return InputError(f"{field}: NaN is not a valid measurement", field)
-    if isinstance(value, float) and math.isinf(value):
-        return InputError(f"{field}: {value} is not a finite number", field)
-    if value < 0:
-        return InputError(f"{field}: {value} is negative; measurements are >= 0", field)
     try:
-        shown = f"{value:.4g}"
+        number = float(value)
     except OverflowError:  # an integer beyond the float range
-        shown = f"an integer of {len(str(value))} digits"
-    return InputError(
-        f"{field}: {shown} is larger than the maximum accepted value {max_value:g}", field
-    )
+        return InputError(
+            f"{field}: an integer of {len(str(value))} digits is {TOO_LARGE} "
+            f"{HARD_BOUNDS[feature]:g}, which no real measurement exceeds",
+            field,
+        )
+    # the contract's wording, which starts with the feature's name; the field names it already
+    rule = value_message(number, feature).removeprefix(f"{feature}: ")
+    return InputError(f"{field}: {rule}", field)
 
 
-def check_row(values: Sequence[Any], field: str, max_value: float) -> Sequence[Any]:
+def check_row(values: Sequence[Any], field: str) -> Sequence[Any]:
     """A list of 30 numbers in FEATURES order, checked; returned unchanged."""
     if len(values) != N_FEATURES:
         raise InputError(
@@ -91,15 +158,24 @@ def check_row(values: Sequence[Any], field: str, max_value: float) -> Sequence[A
             f"({FEATURES[0]}, ..., {FEATURES[-1]}), got {len(values)}",
             field,
         )
-    for i, v in enumerate(values):
+    for v, bound in zip(values, HARD_MAX_LIST, strict=True):
         t = type(v)
         # one chained comparison rejects NaN, infinities, negatives and absurd values at once
-        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
-            raise value_error(v, f"{field}[{i}] ({FEATURES[i]})", max_value)
+        if (t is not float and t is not int) or not (0.0 <= v <= bound):
+            raise _first_error(values, field)
     return values
 
 
-def row_from_names(values: Mapping[str, Any], field: str, max_value: float) -> list[Any]:
+def _first_error(values: Sequence[Any], field: str) -> InputError:
+    """The error for the first value of a positional row the contract refuses."""
+    for i, (v, bound) in enumerate(zip(values, HARD_MAX_LIST, strict=True)):
+        t = type(v)
+        if (t is not float and t is not int) or not (0.0 <= v <= bound):
+            return value_error(v, f"{field}[{i}] ({FEATURES[i]})", FEATURES[i])
+    raise AssertionError("no invalid value in the row")  # pragma: no cover
+
+
+def row_from_names(values: Mapping[str, Any], field: str) -> list[Any]:
     """``{"radius_mean": ..., ...}`` (all 30 names, no others) -> the values in FEATURES order."""
     if len(values) != N_FEATURES or not FEATURE_SET.issuperset(values):
         unknown = sorted(set(values) - FEATURE_SET)
@@ -115,10 +191,10 @@ def row_from_names(values: Mapping[str, Any], field: str, max_value: float) -> l
             field,
         )
     row = [values[name] for name in FEATURES]
-    for name, v in zip(FEATURES, row, strict=True):
+    for v, (name, bound) in zip(row, _BOUNDS, strict=True):
         t = type(v)
-        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
-            raise value_error(v, f"{field}.{name}", max_value)
+        if (t is not float and t is not int) or not (0.0 <= v <= bound):
+            raise value_error(v, f"{field}.{name}", name)
     return row
 
 
@@ -127,11 +203,11 @@ def _names(names: Sequence[str]) -> str:
     return f"[{shown}{', ...' if len(names) > _SHOW else ''}] ({len(names)})"
 
 
-def _row(item: Any, field: str, max_value: float) -> Sequence[Any]:
+def _row(item: Any, field: str) -> Sequence[Any]:
     if type(item) is list:
-        return check_row(item, field, max_value)
+        return check_row(item, field)
     if type(item) is dict:
-        return row_from_names(item, field, max_value)
+        return row_from_names(item, field)
     raise InputError(
         f"{field}: expected an array of {N_FEATURES} numbers or an object of feature names, "
         f"got {_describe(item)}",
@@ -143,7 +219,7 @@ def to_array(rows: Sequence[Sequence[Any]]) -> NDArray[np.float64]:
     return np.array(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
 
 
-def single_features(doc: Any, max_value: float) -> NDArray[np.float64]:
+def single_features(doc: Any) -> NDArray[np.float64]:
     """``{"features": [30 numbers]}`` or ``{"features": {name: number}}`` -> a (1, 30) array."""
     if type(doc) is not dict:
         raise InputError(f'body: expected a JSON object {{"features": ...}}, got {_describe(doc)}')
@@ -152,10 +228,10 @@ def single_features(doc: Any, max_value: float) -> NDArray[np.float64]:
         if "features" not in doc:
             raise InputError('features: field required ({"features": [30 numbers]})', "features")
         raise InputError(f"body: unknown field(s) {extra}; only 'features' is accepted", "body")
-    return to_array([_row(doc["features"], "features", max_value)])
+    return to_array([_row(doc["features"], "features")])
 
 
-def batch_features(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
+def batch_features(doc: Any, max_rows: int) -> NDArray[np.float64]:
     """``{"instances": [row, ...]}``, each row a list of 30 numbers or an object by name."""
     if type(doc) is not dict:
         raise InputError(
@@ -174,7 +250,7 @@ def batch_features(doc: Any, max_value: float, max_rows: int) -> NDArray[np.floa
             f"instances: expected an array of rows, got {_describe(items)}", "instances"
         )
     _check_count(len(items), "instances", max_rows)
-    return to_array([_row(item, f"instances[{i}]", max_value) for i, item in enumerate(items)])
+    return to_array([_row(item, f"instances[{i}]") for i, item in enumerate(items)])
 
 
 def _check_count(n: int, field: str, max_rows: int, empty_status: int = 422) -> None:
@@ -194,7 +270,7 @@ def _check_count(n: int, field: str, max_rows: int, empty_status: int = 422) -> 
 MLFLOW_FORMATS: Final = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def _mlflow_number(value: Any, field: str, max_value: float) -> float:
+def _mlflow_number(value: Any, field: str, feature: str) -> float:
     """A cell as MLflow's schema enforcement sees it: numbers, or strings that parse as one
     (as in CSV). Booleans and nulls are refused (MLflow would turn them into 1.0 / an error)."""
     t = type(value)
@@ -207,33 +283,31 @@ def _mlflow_number(value: Any, field: str, max_value: float) -> float:
             ) from None
     elif t is not float and t is not int:
         raise InputError(f"{field}: expected a double, got {_describe(value)}", field, status=400)
-    if not (0.0 <= value <= max_value):
-        err = value_error(value, field, max_value)
+    if not (0.0 <= value <= HARD_BOUNDS[feature]):
+        err = value_error(value, field, feature)
         err.status = 400
         raise err
     return float(value)
 
 
-def _mlflow_row(values: list[Any], where: str, max_value: float) -> list[Any]:
+def _mlflow_row(values: list[Any], where: str) -> list[Any]:
     """One row's 30 cells in FEATURES order: as they are when all are plain JSON numbers in
     range (the common case), else each converted by :func:`_mlflow_number`."""
-    if _plain(values, max_value):
+    if _plain(values):
         return values
-    return [
-        _mlflow_number(v, f"{where}.{n}", max_value) for v, n in zip(values, FEATURES, strict=True)
-    ]
+    return [_mlflow_number(v, f"{where}.{n}", n) for v, n in zip(values, FEATURES, strict=True)]
 
 
-def _plain(values: list[Any], max_value: float) -> bool:
+def _plain(values: list[Any]) -> bool:
     """All JSON numbers within range: the common case, checked without a call per value."""
-    for v in values:
+    for v, bound in zip(values, HARD_MAX_LIST, strict=True):
         t = type(v)
-        if (t is not float and t is not int) or not (0.0 <= v <= max_value):
+        if (t is not float and t is not int) or not (0.0 <= v <= bound):
             return False
     return True
 
 
-def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArray[np.float64]:
+def _records(records: Any, field: str, max_rows: int) -> NDArray[np.float64]:
     if type(records) is not list:
         raise InputError(
             f"{field}: expected a list of records (objects of feature name -> value), got "
@@ -257,7 +331,7 @@ def _records(records: Any, field: str, max_value: float, max_rows: int) -> NDArr
         except KeyError:
             _missing(record, f"{field}[{i}]")
             raise
-        out[i] = _mlflow_row(values, f"{field}[{i}]", max_value)
+        out[i] = _mlflow_row(values, f"{field}[{i}]")
     return out
 
 
@@ -272,7 +346,7 @@ def _missing(names: Any, field: str) -> None:
         )
 
 
-def _split(split: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
+def _split(split: Any, max_rows: int) -> NDArray[np.float64]:
     field = "dataframe_split"
     if type(split) is not dict:
         raise InputError(
@@ -306,11 +380,11 @@ def _split(split: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
                 f"{field}.data[{i}]",
                 status=400,
             )
-        out[i] = _mlflow_row([row[j] for j in positions], f"{field}.data[{i}]", max_value)
+        out[i] = _mlflow_row([row[j] for j in positions], f"{field}.data[{i}]")
     return out
 
 
-def _columnar(columns: dict[str, Any], field: str, max_value: float, max_rows: int) -> Any:
+def _columnar(columns: dict[str, Any], field: str, max_rows: int) -> Any:
     """``{"radius_mean": [v1, v2], ...}`` (or scalars: one row) -> an array."""
     _missing(columns, field)
     values = [columns[n] for n in FEATURES]
@@ -329,13 +403,11 @@ def _columnar(columns: dict[str, Any], field: str, max_value: float, max_rows: i
     _check_count(n, field, max_rows, 400)
     out = np.empty((n, N_FEATURES), dtype=np.float64)
     for j, (name, col) in enumerate(zip(FEATURES, values, strict=True)):
-        out[:, j] = [
-            _mlflow_number(v, f"{field}.{name}[{i}]", max_value) for i, v in enumerate(col)
-        ]
+        out[:, j] = [_mlflow_number(v, f"{field}.{name}[{i}]", name) for i, v in enumerate(col)]
     return out
 
 
-def mlflow_json(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64]:
+def mlflow_json(doc: Any, max_rows: int) -> NDArray[np.float64]:
     """The JSON scoring protocol of ``mlflow models serve`` for a model with this signature."""
     if type(doc) is not dict:
         raise InputError(
@@ -355,11 +427,11 @@ def mlflow_json(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64
     key = present[0]
     value = doc[key]
     if key == "dataframe_split":
-        return _split(value, max_value, max_rows)
+        return _split(value, max_rows)
     if key == "dataframe_records" or type(value) is list:
-        return _records(value, key, max_value, max_rows)
+        return _records(value, key, max_rows)
     if type(value) is dict:
-        return _columnar(value, key, max_value, max_rows)  # type: ignore[no-any-return]
+        return _columnar(value, key, max_rows)  # type: ignore[no-any-return]
     raise InputError(
         f"{key}: expected a list of records or an object of columns, got {_describe(value)}",
         key,
@@ -367,11 +439,12 @@ def mlflow_json(doc: Any, max_value: float, max_rows: int) -> NDArray[np.float64
     )
 
 
-def mlflow_csv(body: bytes, max_value: float, max_rows: int) -> NDArray[np.float64]:
+def mlflow_csv(body: bytes, max_rows: int) -> NDArray[np.float64]:
     """``text/csv`` with a header row naming the columns (``pandas.DataFrame.to_csv`` output,
-    with or without its index column)."""
+    with or without its index column). A UTF-8 byte order mark (Excel's "CSV UTF-8") is
+    dropped, as ``bcml predict`` does."""
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise InputError(f"body: the CSV is not valid UTF-8: {exc}", "body", 400) from None
     reader = csv.reader(io.StringIO(text))
@@ -399,7 +472,7 @@ def mlflow_csv(body: bytes, max_value: float, max_rows: int) -> NDArray[np.float
                 )
             rows.append(
                 [
-                    _csv_number(row[j], f"csv line {line_no}, column {n!r}", max_value)
+                    _csv_number(row[j], f"csv line {line_no}, column {n!r}", n)
                     for j, n in zip(positions, FEATURES, strict=True)
                 ]
             )
@@ -409,7 +482,7 @@ def mlflow_csv(body: bytes, max_value: float, max_rows: int) -> NDArray[np.float
     return np.array(rows, dtype=np.float64)
 
 
-def _csv_number(cell: str, field: str, max_value: float) -> float:
+def _csv_number(cell: str, field: str, feature: str) -> float:
     if not cell.strip():
         raise InputError(f"{field}: empty value", field, 400)
-    return _mlflow_number(cell, field, max_value)
+    return _mlflow_number(cell, field, feature)

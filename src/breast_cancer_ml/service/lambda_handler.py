@@ -13,7 +13,8 @@ routes, validation, errors and JSON answers are the service's own.
 
 No ASGI lifespan: Mangum would run start-up and shutdown around every invocation. Hence also no
 watcher of ``models/latest``: a Lambda container serves the model it started with, and a new
-model is a new image (``aws lambda update-function-code``). A missing or refused model does not
+model is a new image (``aws lambda update-function-code``). Nor a body deadline watchdog: API
+Gateway hands Lambda whole bodies, so no client can trickle one. A missing or refused model does not
 fail the init: ``/health`` answers, ``/ready`` and the prediction routes say 503 with the reason.
 """
 

@@ -20,13 +20,15 @@ def _escape(value: str) -> str:
 
 
 class Metrics:
-    """Request counts and latency by route, predictions by class, model reloads."""
+    """Request counts and latency by route, predictions by class, cases out of the model's
+    envelope, model reloads."""
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, int], int] = {}
         # per route: [count per bucket..., +Inf count], sum
         self.latency: dict[str, list[float]] = {}
         self.predictions = {"malignant": 0, "benign": 0}
+        self.out_of_range = 0
         self.reloads = {"loaded": 0, "refused": 0}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -38,9 +40,12 @@ class Metrics:
         hist[bisect_left(BUCKETS, seconds)] += 1
         hist[-1] += seconds
 
-    def count_predictions(self, malignant: int, total: int) -> None:
+    def count_predictions(self, malignant: int, total: int, out_of_range: int = 0) -> None:
+        """``total`` rows scored, ``malignant`` of them malignant, ``out_of_range`` of them
+        outside the model's plausibility envelope."""
         self.predictions["malignant"] += malignant
         self.predictions["benign"] += total - malignant
+        self.out_of_range += out_of_range
 
     def render(self, model_run_id: str | None, model_status: str) -> str:
         out = [
@@ -75,6 +80,12 @@ class Metrics:
             "# TYPE bcml_predictions_total counter",
         ]
         out += [f'bcml_predictions_total{{label="{k}"}} {v}' for k, v in self.predictions.items()]
+        out += [
+            "# HELP bcml_out_of_range_total Cases scored with a feature outside the model's "
+            "plausibility envelope.",
+            "# TYPE bcml_out_of_range_total counter",
+            f"bcml_out_of_range_total {self.out_of_range}",
+        ]
         out += [
             "# HELP bcml_model_reloads_total Models loaded or refused since start.",
             "# TYPE bcml_model_reloads_total counter",

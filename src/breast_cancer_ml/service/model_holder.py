@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:  # the store pulls in scikit-learn; import it only when loading
     from breast_cancer_ml.adapters.model_store import PublishedModel
@@ -26,13 +26,30 @@ log = logging.getLogger("breast_cancer_ml.service.model")
 ModelState = Literal["ready", "no_model", "refused"]
 
 
+#: What ``/health`` and ``/ready`` say about a refused model, by reason code: fixed text, no
+#: path and no exception message (those go to the log only).
+REFUSAL_MESSAGES: Final[dict[str, str]] = {
+    "missing": "the model's files are missing or incomplete; promote a model again",
+    "hash_mismatch": "the model's files do not match the hashes recorded at promotion",
+    "untrusted_type": "the model file holds a type outside the trusted set",
+    "unloadable": "the model file cannot be loaded",
+    "bad_metadata": "promotion_metadata.json is unreadable or invalid",
+}
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """A target we could not load, and the files' state then (retry only if they change)."""
+    """A target we could not load, and the files' state then (retry only if they change).
+
+    ``reason`` is a code of :data:`REFUSAL_MESSAGES`, safe to show to anyone."""
 
     target: Path
     fingerprint: tuple[Any, ...]
     reason: str
+
+    @property
+    def message(self) -> str:
+        return REFUSAL_MESSAGES.get(self.reason, REFUSAL_MESSAGES["unloadable"])
 
 
 def _fingerprint(folder: Path) -> tuple[Any, ...]:
@@ -94,17 +111,17 @@ class ModelHolder:
         ):
             return False  # refused before, unchanged since
         from breast_cancer_ml.adapters.model_store import load_published
-        from breast_cancer_ml.errors import BcmlError
+        from breast_cancer_ml.errors import ModelStoreError
 
         fingerprint = _fingerprint(target)
         started = time.perf_counter()
         try:
             model = load_published(target)
-        except BcmlError as exc:
-            self._refuse(target, fingerprint, str(exc))
+        except ModelStoreError as exc:
+            self._refuse(target, fingerprint, exc.reason, str(exc))
             return False
         except Exception as exc:  # never let a bad file take the service down
-            self._refuse(target, fingerprint, f"{type(exc).__name__}: {exc}")
+            self._refuse(target, fingerprint, "unloadable", f"{type(exc).__name__}: {exc}")
             return False
         previous = current.run_id if current is not None else None
         self.current = model  # the swap: one reference assignment
@@ -125,15 +142,19 @@ class ModelHolder:
             self.on_change("loaded")
         return True
 
-    def _refuse(self, target: Path, fingerprint: tuple[Any, ...], reason: str) -> None:
+    def _refuse(self, target: Path, fingerprint: tuple[Any, ...], reason: str, detail: str) -> None:
+        if reason not in REFUSAL_MESSAGES:
+            reason = "unloadable"
         self.refusal = Refusal(target, fingerprint, reason)
         self.refusals += 1
         serving = self.current.run_id if self.current is not None else None
         log.error(
-            "model refused: %s",
+            "model refused (%s): %s",
             reason,
+            detail,
             extra={
                 "event": "model_refused",
+                "reason": reason,
                 "folder": str(target),
                 "still_serving_run_id": serving,
             },

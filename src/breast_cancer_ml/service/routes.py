@@ -22,6 +22,7 @@ from breast_cancer_ml.service.endpoints import (
     SERVICE_NAME,
     PredictionEndpoint,
     ServiceState,
+    error_doc,
     iso,
 )
 from breast_cancer_ml.service.metrics import CONTENT_TYPE
@@ -52,10 +53,11 @@ def _errors(model: Any, *codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed JSON or an invalid value (MLflow protocol)",
         401: "Missing or wrong API key (when BCML_API_KEY is set)",
+        408: "The body was not complete within body_timeout seconds; the connection is closed",
         413: "Body or batch too large",
-        415: "Wrong Content-Type",
-        422: "Invalid input; the message names the field",
-        503: "No verified model loaded",
+        415: "Wrong or missing Content-Type",
+        422: "Invalid input (a value beyond its feature's hard bound, ...); names the field",
+        503: "No verified model loaded, or limit_concurrency reached (see Retry-After)",
     }
     return {code: {"model": model, "description": text[code]} for code in codes}
 
@@ -69,10 +71,13 @@ def prediction_routes(endpoints: dict[str, PredictionEndpoint]) -> list[APIRoute
             summary="Predict one case",
             description=(
                 'Body: `{"features": [30 numbers]}` in the dataset\'s feature order, or '
-                '`{"features": {"radius_mean": ..., ...}}` with all 30 names.'
+                '`{"features": {"radius_mean": ..., ...}}` with all 30 names. Each value must be '
+                "finite, >= 0 and at most its feature's hard bound (in the schema). A case with "
+                "a value outside the model's plausibility envelope is scored, flagged in "
+                "`warnings` and `in_distribution: false`, and never reported with high confidence."
             ),
             response_model=schemas.PredictResponse,
-            responses=_errors(schemas.ErrorResponse, 400, 401, 413, 415, 422, 503),
+            responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
             openapi_extra=_json_body("PredictRequest"),
             **common,
         ),
@@ -82,7 +87,7 @@ def prediction_routes(endpoints: dict[str, PredictionEndpoint]) -> list[APIRoute
             summary="Predict several cases",
             description='Body: `{"instances": [row, ...]}`, each row as for /predict.',
             response_model=schemas.BatchResponse,
-            responses=_errors(schemas.ErrorResponse, 400, 401, 413, 415, 422, 503),
+            responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
             openapi_extra=_json_body("BatchRequest"),
             **common,
         ),
@@ -93,10 +98,13 @@ def prediction_routes(endpoints: dict[str, PredictionEndpoint]) -> list[APIRoute
             description=(
                 "JSON with exactly one of `dataframe_split`, `dataframe_records`, `instances`, "
                 "`inputs`, or `text/csv` with a header row; answers "
-                '`{"predictions": [0 or 1, ...]}` as the MLflow scoring server does.'
+                '`{"predictions": [0 or 1, ...]}` as the MLflow scoring server does. Rows '
+                "outside the model's plausibility envelope are flagged in headers, leaving the "
+                "body as MLflow clients expect it: `X-BCML-Out-Of-Distribution` (how many) and "
+                "`X-BCML-Out-Of-Distribution-Rows` (their 0-based positions, the first 100)."
             ),
             response_model=schemas.InvocationsResponse,
-            responses=_errors(schemas.MlflowErrorResponse, 400, 401, 413, 415, 503),
+            responses=_errors(schemas.MlflowErrorResponse, 400, 401, 408, 413, 415, 503),
             openapi_extra=_json_body(
                 "InvocationsRequest",
                 {"text/csv": {"schema": {"type": "string"}, "example": "radius_mean,...\n"}},
@@ -118,6 +126,7 @@ def info_router(state: ServiceState) -> APIRouter:
             run_id=model.run_id if model is not None else None,
             loaded_at=iso(holder.loaded_at) if model is not None else None,
             error=refusal.reason if refusal is not None else None,
+            error_message=refusal.message if refusal is not None else None,
         )
 
     @router.get("/", response_model=schemas.Root, tags=["service"], summary="Service index")
@@ -161,20 +170,36 @@ def info_router(state: ServiceState) -> APIRouter:
         response_model=schemas.Ready,
         tags=["service"],
         summary="Readiness: 200 only with a verified model loaded, else 503",
-        responses={503: {"model": schemas.Ready, "description": "No verified model"}},
+        responses={503: {"model": schemas.NotReady, "description": "No verified model"}},
     )
-    async def ready() -> Any:
+    async def ready(request: Request) -> Any:
         model = holder.current
         if model is not None:
-            return schemas.Ready(ready=True, status="ready", model_version=model.run_id)
+            return schemas.Ready(
+                ready=True,
+                status="ready",
+                model_version=model.run_id,
+                registry_version=model.registry_version,
+            )
         refusal = holder.refusal
         detail = (
-            refusal.reason
+            f"{refusal.reason}: {refusal.message}"
             if refusal is not None
-            else f"no model promoted yet in {holder.models_dir}/latest; run `bcml train`"
+            else "no model promoted yet; run `bcml train`"
         )
-        doc = schemas.Ready(ready=False, status=holder.status, model_version=None, detail=detail)
-        return JSONResponse(doc.model_dump(), status_code=503)
+        doc = schemas.Ready(
+            ready=False,
+            status=holder.status,
+            model_version=None,
+            detail=detail,
+            reason=refusal.reason if refusal is not None else None,
+        )
+        # the readiness fields, and the error shape every other error answer has
+        rid = request.scope.get(REQUEST_ID_KEY, "")
+        error = error_doc(503, detail, rid, code=doc.reason or holder.status)
+        return JSONResponse(
+            {**doc.model_dump(), "error": error["error"], "request_id": rid}, status_code=503
+        )
 
     @router.get(
         "/model/info",
@@ -187,16 +212,18 @@ def info_router(state: ServiceState) -> APIRouter:
         model = holder.current
         if model is None:
             return JSONResponse(
-                {
-                    "detail": f"no verified model is loaded ({holder.status}); see /ready",
-                    "field": None,
-                    "request_id": request.scope.get(REQUEST_ID_KEY, ""),
-                },
+                error_doc(
+                    503,
+                    f"no verified model is loaded ({holder.status}); see /ready",
+                    request.scope.get(REQUEST_ID_KEY, ""),
+                ),
                 status_code=503,
+                headers={"Retry-After": "5"},
             )
         meta = model.metadata
         return schemas.ModelInfo(
             run_id=model.run_id,
+            registry_version=model.registry_version,
             promoted_at=meta.get("promoted_at"),
             data_version=meta.get("data_version"),
             model_type=meta.get("model_type"),

@@ -8,10 +8,11 @@ these models.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from breast_cancer_ml.domain.contract import HARD_BOUNDS
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 
 #: The seed README's example row (a malignant case, id 842302 of the WDBC data).
@@ -28,23 +29,35 @@ EXAMPLE_ROW_BENIGN: list[float] = [
 ]  # fmt: skip
 EXAMPLE_NAMED: dict[str, float] = dict(zip(FEATURES, EXAMPLE_ROW, strict=True))
 
-#: Documented bound; the real one is the ``max_feature_value`` setting (default 1e6).
-Measurement = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
-FeatureList = Annotated[
-    list[Measurement],
-    Field(
-        min_length=N_FEATURES,
-        max_length=N_FEATURES,
-        description=f"The {N_FEATURES} features in the dataset's order (see GET /model/info).",
-    ),
+
+def _measurement(feature: str) -> Any:
+    """A value of ``feature`` as the input contract accepts it (domain/contract.py)."""
+    return Annotated[
+        float,
+        Field(
+            ge=0,
+            le=HARD_BOUNDS[feature],
+            allow_inf_nan=False,
+            description=f"{feature}: finite, >= 0, at most {HARD_BOUNDS[feature]:g} (hard bound).",
+        ),
+    ]
+
+
+#: The 30 values in FEATURES order, each with its own feature's bound (``prefixItems``).
+FeatureList: Any = Annotated[
+    tuple[tuple(_measurement(f) for f in FEATURES)],  # type: ignore[misc]
+    Field(description=f"The {N_FEATURES} features in the dataset's order (see GET /model/info)."),
 ]
 FeatureMap: type[BaseModel] = create_model(  # all 30 names, required, nothing else
     "FeatureMap",
     __config__=ConfigDict(extra="forbid"),
-    **dict.fromkeys(FEATURES, (Measurement, ...)),  # type: ignore[call-overload]
+    **{f: (_measurement(f), ...) for f in FEATURES},  # type: ignore[call-overload]
 )
 FeatureMap.__doc__ = "The 30 features by name; every name is required and no other is allowed."
-Row = FeatureList | FeatureMap
+if TYPE_CHECKING:  # built from the contract at run time; the type checker sees a row as Any
+    Row = Any
+else:
+    Row = FeatureList | FeatureMap
 
 
 def _examples(*docs: Any) -> dict[str, Any]:
@@ -71,15 +84,34 @@ class BatchRequest(BaseModel):
     instances: Annotated[list[Row], Field(min_length=1, max_length=10_000)]
 
 
+class OutOfRangeWarning(BaseModel):
+    feature: str
+    value: float
+    low: float = Field(description="Lower end of the feature's plausibility envelope.")
+    high: float = Field(description="Upper end of the feature's plausibility envelope.")
+
+
 class RowResult(BaseModel):
     prediction: Literal[0, 1] = Field(description="1 = malignant, 0 = benign.")
     prediction_label: Literal["Malignant", "Benign"]
     probability: float = Field(ge=0, le=1, description="Probability of malignancy.")
     confidence: Literal["high", "medium", "low"] = Field(
-        description="high: p >= 0.8 or p <= 0.2; medium: p >= 0.6 or p <= 0.4; else low."
+        description="high: p >= 0.8 or p <= 0.2; medium: p >= 0.6 or p <= 0.4; else low. "
+        "Always low for a case outside the model's plausibility envelope."
+    )
+    warnings: list[OutOfRangeWarning] = Field(
+        description="One entry per feature outside the model's plausibility envelope (the "
+        "training split's range widened by 10%); empty when every value is within it."
+    )
+    in_distribution: bool | None = Field(
+        description="False when any feature is outside the envelope (see warnings); null only "
+        "for a model that carries no envelope."
     )
     threshold: float = Field(description="Decision threshold on the probability (from the model).")
     model_version: str = Field(description="MLflow run id of the model that answered.")
+    registry_version: str | None = Field(
+        description="Model Registry version of that model; null when it was not registered."
+    )
     api_version: str
 
 
@@ -92,8 +124,11 @@ class PredictResponse(RowResult):
                     "prediction_label": "Malignant",
                     "probability": 0.99998,
                     "confidence": "high",
+                    "warnings": [],
+                    "in_distribution": True,
                     "threshold": 0.5,
                     "model_version": "7145cff549c24679978e75e84317b6ed",
+                    "registry_version": "3",
                     "api_version": "1",
                 }
             ]
@@ -104,7 +139,9 @@ class PredictResponse(RowResult):
 class BatchResponse(BaseModel):
     predictions: list[RowResult] = Field(description="One result per instance, in order.")
     count: int
+    out_of_distribution: int = Field(description="How many instances are outside the envelope.")
     model_version: str
+    registry_version: str | None
     api_version: str
 
 
@@ -134,13 +171,28 @@ class InvocationsResponse(BaseModel):
     predictions: list[Literal[0, 1]] = Field(description="predict(): 1 malignant, 0 benign.")
 
 
-class ErrorResponse(BaseModel):
-    detail: str = Field(description="What is wrong, naming the field.")
+class ErrorBody(BaseModel):
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(
+        description="Stable short code: bad_request, duplicate_key, unauthorized, not_found, "
+        "method_not_allowed, body_timeout, too_large, unsupported_media_type, invalid_input, "
+        "overloaded, unavailable, internal_error."
+    )
+    message: str = Field(description="What is wrong and what to do, naming the field.")
     field: str | None = Field(None, description="The offending field, when there is one.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the service (``/invocations`` adds MLflow's two fields)."""
+
+    error: ErrorBody
+    detail: str = Field(description="Same as error.message (kept for existing clients).")
+    field: str | None = Field(None, description="Same as error.field (kept for existing clients).")
     request_id: str
 
 
 class MlflowErrorResponse(BaseModel):
+    error: ErrorBody
     error_code: str = Field(description="As MLflow: BAD_REQUEST or INVALID_PARAMETER_VALUE.")
     message: str
     request_id: str
@@ -150,7 +202,11 @@ class ModelStatus(BaseModel):
     status: Literal["ready", "no_model", "refused"]
     run_id: str | None
     loaded_at: str | None
-    error: str | None = Field(description="Why the last model was refused, if it was.")
+    error: str | None = Field(
+        description="Why the last model was refused, if it was: missing, hash_mismatch, "
+        "untrusted_type, unloadable or bad_metadata (details in the service's log)."
+    )
+    error_message: str | None = Field(None, description="A fixed sentence for that code.")
 
 
 class Health(BaseModel):
@@ -165,11 +221,24 @@ class Ready(BaseModel):
     ready: bool
     status: Literal["ready", "no_model", "refused"]
     model_version: str | None
+    registry_version: str | None = None
     detail: str | None = None
+    reason: str | None = Field(None, description="The refusal code, as in /health.")
+
+
+class NotReady(Ready):
+    """/ready's 503: the readiness fields, and the error shape of every error answer (its
+    ``error.code`` is the refusal code, or ``no_model``)."""
+
+    error: ErrorBody
+    request_id: str
 
 
 class ModelInfo(BaseModel):
     run_id: str
+    registry_version: str | None = Field(
+        description="Model Registry version; null when the model was not registered."
+    )
     promoted_at: str | None
     data_version: str | None
     model_type: str | None

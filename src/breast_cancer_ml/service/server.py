@@ -9,17 +9,21 @@ in the serving image, where scikit-learn then runs without pandas as designed.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import importlib.abc
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from breast_cancer_ml import lean_imports
+from breast_cancer_ml.errors import BcmlError, ConfigError, PortInUseError
 from breast_cancer_ml.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -94,8 +98,29 @@ def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
     }
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound as uvicorn binds it; :class:`PortInUseError` (exit 5) when
+    another process holds the port, :class:`ConfigError` (exit 2) for any other bind error."""
+    sock = socket.socket(family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {host} is already in use; stop the other server or pass --port"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: ServeSettings) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM stop it gracefully)."""
+    sock = bind(settings.host, settings.port)  # before anything slow: a busy port fails fast
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
     lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
@@ -107,8 +132,15 @@ def serve(settings: ServeSettings) -> None:
     if settings.workers == 1:
         from breast_cancer_ml.service.boot import QuickStartApp
 
-        uvicorn.run(QuickStartApp(settings), **_uvicorn_options(settings))
+        # uvicorn.run() without its bind: the server listens on the socket bound above
+        config = uvicorn.Config(QuickStartApp(settings), **_uvicorn_options(settings))
+        server = uvicorn.Server(config)
+        with sock, contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+        if not server.started:
+            raise BcmlError("the service did not start; see the log above")
         return
+    sock.close()  # the supervisor binds again for its workers (a moment later)
     # Worker processes import the app from a string and rebuild the settings from the env;
     # each one pauses its own collector (app_factory). This supervisor loads no model.
     resume_gc()

@@ -72,12 +72,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory, wdbc: Any) -> dict[str, Tr
 
 
 def promote(
-    models_dir: Path, model: TrainedModel, *, tamper: bool = False, threshold: float = 0.5
+    models_dir: Path,
+    model: TrainedModel,
+    *,
+    tamper: bool = False,
+    threshold: float = 0.5,
+    metadata: dict[str, Any] | None = None,
+    bad_metadata: dict[str, Any] | None = None,
 ) -> str:
     """Publish ``model`` as models_dir/latest with a fresh run id; return the run id.
 
     ``tamper`` changes model.skops after its SHA256 was recorded and before ``latest`` moves,
-    as an attacker or a bad disk would.
+    as an attacker or a bad disk would. ``metadata`` adds to the promotion metadata;
+    ``bad_metadata`` overwrites keys of the written promotion_metadata.json (a key whose value
+    is ``...`` is removed) before ``latest`` moves, as a hand edit or a broken writer would.
     """
     run_id = uuid.uuid4().hex
 
@@ -87,6 +95,12 @@ def promote(
             data = bytearray(skops.read_bytes())
             data[len(data) // 2] ^= 0xFF
             skops.write_bytes(bytes(data))
+        if bad_metadata is not None:
+            path = folder / "promotion_metadata.json"
+            doc = json.loads(path.read_text())
+            doc.update(bad_metadata)
+            doc = {k: v for k, v in doc.items() if v is not ...}
+            path.write_text(json.dumps(doc))  # NaN written as the bare token NaN
 
     model_store.publish(
         models_dir,
@@ -102,6 +116,7 @@ def promote(
             "data_version": "test",
             "model_type": "LogisticRegression",
             "metrics": {"test_recall": 0.95},
+            **(metadata or {}),
         },
         before_swap=corrupt,
     )

@@ -34,10 +34,16 @@ def test_seed_readme_curl_works_as_written(served: Any) -> None:
         "prediction_label",
         "probability",
         "confidence",
+        "warnings",
+        "in_distribution",
         "threshold",
         "model_version",
+        "registry_version",
         "api_version",
     ]
+    assert doc["warnings"] == []
+    assert doc["in_distribution"] is True
+    assert doc["registry_version"] is None  # promoted without the registry
     p = float(expected_proba(model.pipeline, [EXAMPLE_ROW])[0])
     assert doc["prediction"] == 1
     assert doc["prediction_label"] == "Malignant"
@@ -198,11 +204,11 @@ BAD_PREDICT = [
     (_with(3, '"1001.0"'), 422, "features[3] (area_mean): expected a number, got a string"),
     (_with(0, "true"), 422, "features[0] (radius_mean): expected a number, got a boolean"),
     (_with(5, "null"), 422, "features[5] (compactness_mean): expected a number, got null"),
-    (_with(2, "NaN"), 422, "features[2] (perimeter_mean): NaN"),
+    (_with(2, "NaN"), 422, "features[2] (perimeter_mean): missing or not a number"),
     (_with(2, "Infinity"), 422, "features[2] (perimeter_mean): inf is not a finite number"),
     (_with(2, "-Infinity"), 422, "features[2] (perimeter_mean): -inf"),
     (_with(7, "-0.5"), 422, "features[7] (concave points_mean): -0.5 is negative"),
-    (_with(23, "1e300"), 422, "features[23] (area_worst): 1e+300 is larger than the maximum"),
+    (_with(23, "1e300"), 422, "features[23] (area_worst): 1e+300 is above the hard bound 5e+06"),
     (_with(23, "1" + "0" * 40), 422, "features[23] (area_worst):"),
     (_with(23, "1e999"), 422, "features[23] (area_worst): inf is not a finite number"),
     (b'{"features": {"radius_mean": 1}}', 422, "missing name(s)"),

@@ -205,7 +205,9 @@ def test_health_and_ready(handler: Any, model_store: tuple[Path, str], make: Any
         "ready": True,
         "status": "ready",
         "model_version": model_store[1],
+        "registry_version": None,
         "detail": None,
+        "reason": None,
     }
 
 
@@ -243,6 +245,28 @@ def test_bad_input_is_a_clear_422_and_csv_invocations_work(handler: Any, make: A
     response = handler(make("POST", "/invocations", csv, content_type="text/csv"), Context())
     assert response["statusCode"] == 200, response
     assert body_of(response) == {"predictions": [1]}
+
+
+@pytest.mark.parametrize("make", [rest, http_api], ids=["rest-v1", "http-api-v2"])
+def test_the_input_contract_and_the_envelope_hold_in_lambda_too(handler: Any, make: Any) -> None:
+    beyond = list(EXAMPLE)
+    beyond[4] = 300.0  # smoothness_mean: hard bound 200
+    body = json.dumps({"features": beyond}).encode()
+    response = handler(make("POST", "/predict", body, content_type=JSON), Context())
+    assert response["statusCode"] == 422
+    error = body_of(response)["error"]
+    assert error["field"] == "features[4] (smoothness_mean)"
+    assert "300 is above the hard bound 200" in error["message"]
+
+    odd = list(EXAMPLE)
+    odd[4] = 50.0  # within the hard bound, far outside the training range
+    body = json.dumps({"features": odd}).encode()
+    response = handler(make("POST", "/predict", body, content_type=JSON), Context())
+    assert response["statusCode"] == 200
+    doc = body_of(response)
+    assert doc["in_distribution"] is False
+    assert doc["confidence"] == "low"
+    assert [w["feature"] for w in doc["warnings"]] == ["smoothness_mean"]
 
 
 def test_without_a_model_health_answers_and_the_rest_is_503(tmp_path: Path) -> None:

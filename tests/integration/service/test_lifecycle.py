@@ -56,7 +56,9 @@ def test_tampered_model_is_refused_at_start_and_health_keeps_answering(
     ready = c.get("/ready")
     assert ready.status_code == 503
     assert ready.json()["status"] == "refused"
-    assert "does not match" in ready.json()["detail"]  # the SHA256 check, named
+    assert ready.json()["detail"] == (
+        "hash_mismatch: the model's files do not match the hashes recorded at promotion"
+    )  # the SHA256 check, named by its code
     health = c.get("/health")
     assert health.status_code == 200
     assert health.json()["model"]["status"] == "refused"

@@ -26,7 +26,7 @@ def test_api_key_guards_prediction_routes_only(
 ) -> None:
     models = tmp_path / "models"
     promote(models, trained["a"])
-    server = start_server(models, env={"BCML_API_KEY": "s3cret-key"})
+    server = start_server(models, env={"BCML_API_KEY": "s3cret-key-0123456789"})
     c = server.client
     server.wait_for(lambda: c.get("/ready").status_code == 200)
     body = {"features": EXAMPLE_ROW}
@@ -50,11 +50,11 @@ def test_api_key_guards_prediction_routes_only(
         assert (
             c.post(path, json=payload, headers={"Authorization": "Bearer wrong"}).status_code == 401
         )
-        ok = c.post(path, json=payload, headers={"Authorization": "Bearer s3cret-key"})
+        ok = c.post(path, json=payload, headers={"Authorization": "Bearer s3cret-key-0123456789"})
         assert ok.status_code == 200, (path, ok.text)
     for path in ("/health", "/ready", "/metrics", "/", "/model/info", "/openapi.json"):
         assert c.get(path).status_code == 200, path
-    assert "s3cret-key" not in server.logs()
+    assert "s3cret-key-0123456789" not in server.logs()
 
 
 def test_serving_process_never_imports_mlflow_pandas_matplotlib(

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from breast_cancer_ml.domain.contract import HARD_BOUNDS, HARD_MAX, Envelope
+from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import ConfigError
 from breast_cancer_ml.service.app import create_app
 from breast_cancer_ml.service.schemas import EXAMPLE_ROW
@@ -16,10 +18,13 @@ from breast_cancer_ml.settings import ServeSettings, load_settings
 
 
 class _Model:
-    """Stands in for a loaded PublishedModel (the holder's contract: run_id, proba, threshold)."""
+    """Stands in for a loaded PublishedModel (the holder's contract: run_id, proba, threshold,
+    envelope, registry_version); its envelope holds every valid case."""
 
     run_id = "run-under-test"
     threshold = 0.5
+    envelope = Envelope(low=(0.0,) * 30, high=tuple(HARD_MAX.tolist()))
+    registry_version = None
 
     def __init__(self, proba: Any) -> None:
         self.proba = proba
@@ -85,17 +90,39 @@ def test_cors_when_configured(tmp_path: Path) -> None:
 
 def test_serve_settings_from_env_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BCML_CORS_ORIGINS", "https://a.example, https://b.example")
-    monkeypatch.setenv("BCML_API_KEY", "s3cr3t-v4lue")
+    monkeypatch.setenv("BCML_API_KEY", "s3cr3t-v4lue-0123456")
     monkeypatch.setenv("BCML_PORT", "9000")
     s = load_settings(ServeSettings, None, port=8123, max_batch_rows=None)
     assert s.cors_origins == ["https://a.example", "https://b.example"]
     assert s.api_key is not None
-    assert s.api_key.get_secret_value() == "s3cr3t-v4lue"
-    assert "s3cr3t-v4lue" not in repr(s)
+    assert s.api_key.get_secret_value() == "s3cr3t-v4lue-0123456"
+    assert "s3cr3t-v4lue-0123456" not in repr(s)
     assert s.port == 8123  # a flag beats the environment
     assert s.max_batch_rows == 10_000
     with pytest.raises(ConfigError, match="workers"):
         load_settings(ServeSettings, None, workers=0)
+    assert s.body_timeout == 10.0
+    assert s.limit_concurrency == 32
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [("", "empty (0 characters)"), ("fifteen-chars-x", "too short (15 characters)")],
+)
+def test_an_empty_or_short_api_key_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, key: str, said: str
+) -> None:
+    monkeypatch.setenv("BCML_API_KEY", key)
+    with pytest.raises(ConfigError) as err:
+        load_settings(ServeSettings, None)
+    assert f"api_key (BCML_API_KEY) is set but {said}" in str(err.value)
+    if key:
+        assert key not in str(err.value)
+    monkeypatch.setenv("BCML_API_KEY", "sixteen-chars-ok")
+    assert load_settings(ServeSettings, None).api_key is not None
+    monkeypatch.setenv("BCML_API_KEY", "sixteen chars no")
+    with pytest.raises(ConfigError, match="without spaces"):
+        load_settings(ServeSettings, None)
 
 
 def test_openapi_documents_the_raw_prediction_bodies(tmp_path: Path) -> None:
@@ -105,7 +132,12 @@ def test_openapi_documents_the_raw_prediction_bodies(tmp_path: Path) -> None:
     features = predict["properties"]["features"]["anyOf"]
     arr = next(f for f in features if f.get("type") == "array")
     assert arr["minItems"] == arr["maxItems"] == 30
-    assert arr["items"]["minimum"] == 0
+    # each position and each name carries its own feature's bound, from the contract
+    for item, name in zip(arr["prefixItems"], FEATURES, strict=True):
+        assert item["minimum"] == 0
+        assert item["maximum"] == HARD_BOUNDS[name]
+    by_name = schemas["FeatureMap"]["properties"]
+    assert {n: by_name[n]["maximum"] for n in FEATURES} == HARD_BOUNDS
     assert schemas["FeatureMap"]["additionalProperties"] is False
     assert len(schemas["FeatureMap"]["required"]) == 30
     inv = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]

@@ -12,7 +12,8 @@ def test_histogram_buckets_are_cumulative_and_counts_add_up() -> None:
     for seconds in (0.0001, 0.0007, 0.003, 0.003, 7.0):
         m.observe("/predict", "POST", 200, seconds)
     m.observe("/predict", "POST", 422, 0.0002)
-    m.count_predictions(malignant=2, total=5)
+    m.count_predictions(malignant=2, total=5, out_of_range=1)
+    m.count_predictions(malignant=0, total=0, out_of_range=0)
     families = {f.name: f for f in text_string_to_metric_families(m.render("run-1", "ready"))}
 
     hist = families["bcml_http_request_duration_seconds"].samples
@@ -32,6 +33,9 @@ def test_histogram_buckets_are_cumulative_and_counts_add_up() -> None:
     predictions = {s.labels["label"]: s.value for s in families["bcml_predictions"].samples}
     assert predictions == {"malignant": 2, "benign": 3}
     assert families["bcml_model_loaded"].samples[0].value == 1
+    out_of_range = families["bcml_out_of_range"]
+    assert out_of_range.type == "counter"
+    assert [s.value for s in out_of_range.samples if s.name == "bcml_out_of_range_total"] == [1]
 
 
 def test_label_values_are_escaped() -> None:
