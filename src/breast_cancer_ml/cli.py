@@ -4,7 +4,8 @@ Heavy libraries (mlflow, scikit-learn, pandas) are imported only inside the comm
 them, so ``bcml --help`` answers at once.
 
 Exit codes: 0 success, 1 unexpected error, 2 invalid settings or data, 3 model not promoted
-with ``--require-promotion``, 4 model store problem, 5 ``bcml serve``'s port already in use.
+with ``--require-promotion``, 4 model store problem, 5 ``bcml deploy`` failed, 6 ``bcml serve``'s
+port in use.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ def _add_serve_parser(sub: Any) -> None:
         "/invocations (MLflow protocol), /health, /ready, /model/info, /metrics, /docs. "
         "A newly promoted model is picked up without a restart. The API key is read from "
         "the BCML_API_KEY environment variable only (never a flag: it would show in ps) and "
-        "must be at least 16 characters. Exit 2 on invalid settings, 5 when the port is "
+        "must be at least 16 characters. Exit 2 on invalid settings, 6 when the port is "
         "already in use.",
         skip=("api_key",),
     )

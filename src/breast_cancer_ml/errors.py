@@ -77,4 +77,4 @@ class NonFiniteProbabilityError(BcmlError):
 class PortInUseError(BcmlError):
     """``bcml serve`` cannot listen: another process holds the port."""
 
-    exit_code = 5
+    exit_code = 6

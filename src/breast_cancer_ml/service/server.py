@@ -99,7 +99,7 @@ def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound as uvicorn binds it; :class:`PortInUseError` (exit 5) when
+    """The listening socket, bound as uvicorn binds it; :class:`PortInUseError` (exit 6) when
     another process holds the port, :class:`ConfigError` (exit 2) for any other bind error."""
     sock = socket.socket(family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

