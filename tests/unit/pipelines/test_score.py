@@ -12,13 +12,13 @@ from breast_cancer_ml.pipelines.score import Progress, rejects_path_for
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        ("out/scores.csv", "out/scores.rejects.csv"),
-        ("scores.CSV.gz", "scores.rejects.csv"),
-        ("/data/s.parquet", "/data/s.rejects.csv"),
+        ("out/scores.csv", "out/scores.csv.rejects.csv"),
+        ("scores.CSV.gz", "scores.CSV.gz.rejects.csv"),
+        ("/data/s.parquet", "/data/s.parquet.rejects.csv"),
         ("-", "bcml-rejects.csv"),
     ],
 )
-def test_reject_file_sits_next_to_the_output(output, expected):
+def test_reject_file_is_named_after_the_full_output_name(output, expected):
     assert rejects_path_for(output, None) == expected
     assert rejects_path_for(output, "mine.csv") == "mine.csv"
 
