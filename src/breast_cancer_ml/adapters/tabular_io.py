@@ -595,6 +595,24 @@ def create_partial(folder: Path, name: str) -> tuple[int, Path]:
     return fd, Path(path)
 
 
+def _open_created(fd: int, path: Path, gzip_csv: bool) -> pa.NativeFile:
+    """A pyarrow stream writing to the file ``fd`` (from :func:`create_partial`) refers to.
+
+    pyarrow opens files by name only, and its native file writes faster than a Python file
+    object. The name is opened again and checked to be the very file created exclusively
+    (same inode, held open until then), so nothing swapped in under that name is written to.
+    """
+    try:
+        native = pa.OSFile(str(path), mode="w")
+        mine, opened = os.fstat(fd), os.fstat(native.fileno())
+        if (mine.st_dev, mine.st_ino) != (opened.st_dev, opened.st_ino):
+            native.close()
+            raise ConfigError(f"{path} was replaced while being opened; not writing to it.")
+    finally:
+        os.close(fd)
+    return pa.CompressedOutputStream(native, "gzip") if gzip_csv else native
+
+
 class AtomicTableWriter:
     """Write record batches as CSV or Parquet to ``target`` atomically (or to stdout: ``-``).
 
@@ -625,11 +643,8 @@ class AtomicTableWriter:
                     raise ConfigError(f"{target} is a folder; give a file name for the output.")
                 final.parent.mkdir(parents=True, exist_ok=True)
                 fd, self._path = create_partial(final.parent, final.name)
-            compression = "gzip" if _is_gzip(target) and self.fmt == "csv" else None
-            # pyarrow opens files by name only; writing through the descriptor mkstemp opened
-            # keeps the O_EXCL guarantee (nobody can swap the file in between).
-            raw = os.fdopen(fd, "wb")
-            sink = self._stream = pa.output_stream(raw, compression=compression)
+            gzip_csv = _is_gzip(target) and self.fmt == "csv"
+            sink = self._stream = _open_created(fd, self._path, gzip_csv)
         self._writer: pcsv.CSVWriter | pq.ParquetWriter
         if self.fmt == "parquet":
             self._writer = pq.ParquetWriter(sink, schema)
