@@ -97,14 +97,28 @@ class RowsScored:
 
     def warnings(self) -> dict[int, list[str]]:
         """``{position among the scored rows: [out-of-envelope feature names]}``, only for
-        the rows that have any (a Python loop over those rows only)."""
-        if self.outside is None:
-            return {}
-        flagged = np.flatnonzero(~self.in_distribution)
+        the rows that have any."""
+        positions, texts = self.warning_texts()
         return {
-            int(i): [FEATURES[j] for j in np.flatnonzero(self.outside[i]).tolist()]
-            for i in flagged.tolist()
+            i: text.split(WARNING_SEPARATOR)
+            for i, text in zip(positions.tolist(), texts, strict=True)
         }
+
+    def warning_texts(self) -> tuple[NDArray[np.int64], list[str]]:
+        """The positions (among the scored rows) of the rows with a feature outside the
+        envelope, and for each the names of those features joined by ``;``.
+
+        One join per distinct set of features, not one per row: batch output stays
+        vectorised however many rows are flagged.
+        """
+        if self.outside is None or self.in_distribution.all():
+            return np.empty(0, dtype=np.int64), []
+        positions = np.flatnonzero(~self.in_distribution).astype(np.int64)
+        bits = np.left_shift(np.int64(1), np.arange(self.outside.shape[1], dtype=np.int64))
+        keys = self.outside[positions].astype(np.int64) @ bits
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        texts = [WARNING_SEPARATOR.join(_names(key)) for key in distinct.tolist()]
+        return positions, [texts[i] for i in inverse.reshape(-1).tolist()]
 
     def records(self, ids: list[Any] | None = None) -> list[dict[str, Any]]:
         """One dict per input row, in input order: a prediction or an ``error``.
@@ -146,6 +160,16 @@ class RowsScored:
                 position += 1
             out.append(record)
         return out
+
+
+def _names(key: int) -> list[str]:
+    """The features whose bits are set in ``key`` (bit j: FEATURES[j]), in FEATURES order."""
+    names = []
+    while key:
+        low = key & -key
+        names.append(FEATURES[low.bit_length() - 1])
+        key ^= low
+    return names
 
 
 def score_rows(

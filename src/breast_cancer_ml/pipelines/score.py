@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from breast_cancer_ml.adapters.read_ahead import ReadAhead
 from breast_cancer_ml.adapters.tabular_io import (
@@ -40,7 +41,7 @@ from breast_cancer_ml.adapters.tabular_io import (
     output_schema,
     table_format,
 )
-from breast_cancer_ml.domain.batch import LABELS, WARNING_SEPARATOR, RowsScored, score_rows
+from breast_cancer_ml.domain.batch import LABELS, RowsScored, score_rows
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import CONFIDENCE_LEVELS
 from breast_cancer_ml.errors import ConfigError, DataValidationError
@@ -360,26 +361,26 @@ def output_batch(
             _labels().take(prediction),
             arrow_array(result.scored.probability, pa.float64()),
             _levels().take(level),
-            warning_column(n, result.warnings()),
+            warning_column(n, *result.warning_texts()),
             pa.repeat(arrow_strings([run_id])[0], n),
         ],
         schema=schema,
     )
 
 
-def warning_column(n: int, warnings: dict[int, list[str]]) -> pa.Array:
-    """``n`` strings: the ``;``-joined feature names at the positions in ``warnings``, empty
-    elsewhere. Built from buffers: only the flagged rows cost Python work."""
+def warning_column(n: int, positions: NDArray[np.int64], texts: list[str]) -> pa.Array:
+    """``n`` strings: ``texts`` at ``positions``, empty elsewhere. Built from buffers: only
+    the flagged rows cost Python work."""
     offsets = np.zeros(n + 1, dtype=np.int64)
-    texts = [WARNING_SEPARATOR.join(names).encode() for names in warnings.values()]
-    if texts:
+    encoded = [t.encode() for t in texts]
+    if encoded:
         lengths = np.zeros(n, dtype=np.int64)
-        lengths[list(warnings)] = [len(t) for t in texts]
+        lengths[positions] = [len(t) for t in encoded]
         np.cumsum(lengths, out=offsets[1:])
     return pa.Array.from_buffers(
         pa.string(),
         n,
-        [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(texts))],
+        [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))],
     )
 
 

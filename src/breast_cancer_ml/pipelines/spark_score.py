@@ -315,7 +315,7 @@ def make_partition_scorer(
     def score_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import pandas as pd
 
-        from breast_cancer_ml.domain.batch import LABELS, WARNING_SEPARATOR, score_rows
+        from breast_cancer_ml.domain.batch import LABELS, score_rows
         from breast_cancer_ml.domain.scoring import CONFIDENCE_LEVELS
 
         levels = np.array(CONFIDENCE_LEVELS, dtype=object)
@@ -340,8 +340,8 @@ def make_partition_scorer(
             confidence[result.valid] = levels[result.confidence]
             flags = np.full(n, None, dtype=object)
             scored_warnings = np.full(result.n_scored, "", dtype=object)
-            for i, names in result.warnings().items():
-                scored_warnings[i] = WARNING_SEPARATOR.join(names)
+            positions, texts = result.warning_texts()
+            scored_warnings[positions] = texts
             flags[result.valid] = scored_warnings
             reason = np.full(n, None, dtype=object)
             reason[result.rejected] = result.reasons

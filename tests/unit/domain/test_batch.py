@@ -247,3 +247,20 @@ def test_confidence_index_at_the_level_boundaries():
     p = np.array([0.2, 0.4, 0.5, 0.6, 0.8, np.nextafter(0.2, 1), np.nextafter(0.8, 0)])
     levels = [CONFIDENCE_LEVELS[i] for i in confidence_index(p, np.ones(7, dtype=bool))]
     assert levels == ["high", "medium", "low", "medium", "high", "medium", "medium"]
+
+
+def test_warning_texts_name_each_rows_features_in_feature_order(fitted):
+    pipeline, X = fitted
+    envelope = Envelope.from_training(X)
+    rows = np.repeat(X[:1], 5, axis=0)
+    rows[1, [FEATURES.index("smoothness_mean"), 0]] = [50.0, 0.0]
+    rows[3, [FEATURES.index("smoothness_mean"), 0]] = [50.0, 0.0]  # the same combination
+    rows[4, FEATURES.index("fractal_dimension_worst")] = 9.0
+    result = score_rows(proba_function(pipeline), rows, envelope=envelope)
+    positions, texts = result.warning_texts()
+    assert positions.tolist() == [1, 3, 4]
+    assert texts == [
+        "radius_mean;smoothness_mean",
+        "radius_mean;smoothness_mean",
+        "fractal_dimension_worst",
+    ]

@@ -1,12 +1,14 @@
-"""Pieces of `bcml predict` that need no model: reject file naming and the progress line."""
+"""Pieces of `bcml predict` that need no model: reject file naming, the warnings column and
+the progress line."""
 
 from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 
-from breast_cancer_ml.pipelines.score import Progress, rejects_path_for
+from breast_cancer_ml.pipelines.score import Progress, rejects_path_for, warning_column
 
 
 @pytest.mark.parametrize(
@@ -44,3 +46,9 @@ def test_progress_shows_rows_and_rate_on_a_terminal_only():
     quiet = Progress(pipe, total=None)
     quiet.update(10, 0, final=True)
     assert pipe.getvalue() == ""
+
+
+def test_warning_column_puts_each_text_at_its_row_and_leaves_the_rest_empty():
+    column = warning_column(5, np.array([1, 4]), ["radius_mean", "a;b"])
+    assert column.to_pylist() == ["", "radius_mean", "", "", "a;b"]
+    assert warning_column(3, np.array([], dtype=np.int64), []).to_pylist() == ["", "", ""]
