@@ -435,7 +435,10 @@ class CsvReader(TableReader):
                     raise self._structure_error(line, block, exc) from None
                 # A value that is not a number: read this block's features as text; the
                 # reader marks those cells and the rows go to the rejects.
-                table = self._parse(block, self._text)
+                try:
+                    table = self._parse(block, self._text)
+                except pa.ArrowInvalid as again:  # e.g. bytes that are not UTF-8 text
+                    raise self._structure_error(line, block, again) from None
             if table.num_rows:
                 yield table
 
@@ -457,6 +460,14 @@ class CsvReader(TableReader):
         self, line: int, block: bytes, exc: pa.ArrowInvalid
     ) -> DataValidationError:
         expected = len(self._names)
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            at = line + block.count(b"\n", 0, bad.start)
+            return DataValidationError(
+                f"{self.where}: row {at} is not UTF-8 text (byte 0x{block[bad.start]:02x}). "
+                f"Save the file as UTF-8 CSV."
+            )
         text = block.decode("utf-8", errors="replace").splitlines()
         with contextlib.suppress(csv.Error):  # e.g. a NUL byte: pyarrow's message says enough
             for offset, row in enumerate(csv.reader(text)):

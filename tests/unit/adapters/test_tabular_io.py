@@ -366,3 +366,20 @@ def test_held_stdout_gets_nothing_until_commit(tmp_path, monkeypatch):
         # left without commit (a --strict failure): nothing reaches stdout
     assert captured.getvalue().decode().count("\n") == 3
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("column", [0, 1])
+def test_bytes_that_are_not_utf8_are_a_clear_error_naming_the_row(tmp_path, column):
+    path = write_csv(
+        tmp_path / "in.csv", [[i, *r] for i, r in enumerate(_rows(3))], ["id", *FEATURES]
+    )
+    lines = path.read_bytes().split(b"\n")
+    cells = lines[2].split(b",")
+    cells[column] = b"\xff" + cells[column]
+    lines[2] = b",".join(cells)
+    path.write_bytes(b"\n".join(lines))
+    with (
+        open_reader(str(path), chunk_size=100) as reader,
+        pytest.raises(DataValidationError, match=r"row 2 is not UTF-8 text \(byte 0xff\)"),
+    ):
+        list(reader)
