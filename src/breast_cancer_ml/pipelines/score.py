@@ -134,8 +134,7 @@ def rejects_path_for(output: str, configured: str | None) -> str:
         return configured
     if output == STDIO:
         return DEFAULT_STDOUT_REJECTS
-    path = Path(output.rstrip("/"))
-    return str(path.with_name(f"{path.name}.rejects.csv"))
+    return f"{output.rstrip('/')}.rejects.csv"  # text, not Path: keeps s3a://... intact
 
 
 class Progress:

@@ -17,6 +17,7 @@ from breast_cancer_ml.pipelines.score import Progress, rejects_path_for, warning
         ("out/scores.csv", "out/scores.csv.rejects.csv"),
         ("scores.CSV.gz", "scores.CSV.gz.rejects.csv"),
         ("/data/s.parquet", "/data/s.parquet.rejects.csv"),
+        ("s3a://bucket/scores.parquet/", "s3a://bucket/scores.parquet.rejects.csv"),  # Spark
         ("-", "bcml-rejects.csv"),
     ],
 )
