@@ -301,7 +301,7 @@ def run_predict(
             stale = None
             if rejects is not None:
                 rejects.commit()
-            elif os.path.lexists(rejects_path):
+            elif Path(rejects_path).is_file() or Path(rejects_path).is_symlink():
                 # the reject file of an earlier run would describe rows of another input
                 Path(rejects_path).unlink()
                 stale = rejects_path
