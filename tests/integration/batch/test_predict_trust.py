@@ -3,6 +3,7 @@ envelope, and never loses a user's file (issue #10), through the real CLI on rea
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import json
@@ -276,3 +277,26 @@ def test_strict_with_stdout_writes_nothing_to_stdout_when_a_late_row_is_invalid(
     done = subprocess.run(command, capture_output=True, timeout=120, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().count("\n") == 1 + 569
+
+
+def test_a_long_line_on_stdin_stops_the_run_without_waiting_for_the_end(trained, tmp_path):
+    proc = subprocess.Popen(
+        bcml_predict(trained, "--input", "-", "--output", str(tmp_path / "o.csv")),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        with contextlib.suppress(BrokenPipeError):  # it may stop reading at the bound
+            proc.stdin.write((",".join(FEATURES) + "\n").encode() + b"7" * (2 << 20))
+            proc.stdin.flush()  # ... and the line never ends: the pipe stays open
+        assert proc.wait(timeout=60) == 2
+        err = proc.stderr.read().decode()
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert "stdin: row 1 is longer than 1 MiB" in err
+    assert list(tmp_path.iterdir()) == []
