@@ -264,6 +264,7 @@ def score_with_spark(
                 _ROW, F.col("id").cast("string").alias("id"), F.col(_REASON).alias("reason")
             )
             _write_atomically(rejected_rows, rejects, "csv")
+        stale = None if n_rejected else _remove_stale_rejects(rejects)
         out_of_envelope = (
             None if model.envelope is None else good.filter(F.col("warnings") != "").count()
         )
@@ -276,6 +277,7 @@ def score_with_spark(
         seconds=time.perf_counter() - started,
         output=output,
         rejects=rejects if n_rejected else None,
+        stale_rejects_removed=stale,
         run_id=model.run_id,
         threshold=model.threshold,
         model_source=str(model.metadata.get("source", model.folder)),
@@ -360,6 +362,22 @@ def make_partition_scorer(
             )
 
     return score_partition
+
+
+def _remove_stale_rejects(folder: str) -> str | None:
+    """Remove a local reject folder left by an earlier run (it would describe another input);
+    only a folder that holds nothing but Spark's part files and markers."""
+    if not _is_local(folder):
+        return None
+    path = _local(folder)
+    if not path.is_dir():
+        return None
+    names = [p.name for p in path.iterdir()]
+    spark_files = ("part-", "_SUCCESS", ".part-", "._SUCCESS")
+    if not all(name.startswith(spark_files) for name in names):
+        return None
+    shutil.rmtree(path)
+    return folder
 
 
 def _write_atomically(df: DataFrame, target: str, fmt: Format) -> None:

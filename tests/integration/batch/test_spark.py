@@ -172,6 +172,14 @@ def test_spark_reads_a_folder_of_parquet_parts(spark, trained, tmp_path, capsys)
     assert "3,000 read, 3,000 scored, 0 rejected" in err
     assert err.strip().splitlines()[-1] == "NOT scored: none (no reject file written)"
     assert not (tmp_path / "scores.csv.rejects.csv").exists()
+    # a reject folder left by an earlier run would describe another input: it goes
+    stale = tmp_path / "scores.csv.rejects.csv"
+    stale.mkdir()
+    (stale / "part-00000-old.csv").write_text("row,id,reason\n7,7,radius_mean: missing\n")
+    (stale / "_SUCCESS").write_text("")
+    assert bcml(trained, "--engine", "spark", "--input", str(folder), "--output", str(out)) == 0
+    assert f"removed {stale} left by an earlier run" in capsys.readouterr().err
+    assert not stale.exists()
     local = pq.read_table(tmp_path / "local.parquet").sort_by("id")
     assert_same_scores(local, spark_parts(out, "csv").sort_by("id"))
 
