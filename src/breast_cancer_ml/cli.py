@@ -295,10 +295,14 @@ def _add_predict_parser(sub: Any) -> None:
         skip=("input", "output"),
         help="score a CSV/Parquet file (any size) with the promoted model",
         description="Score every row of a CSV or Parquet file in the training layout "
-        "(diagnosis optional and ignored, id kept) in chunks, with flat memory. Writes id, "
-        "prediction, prediction_label, probability and model_version (the run id) in input "
-        "order; invalid rows go to a reject file. Exit 2 on invalid input (or the first "
-        "invalid row with --strict), 4 on a model store problem.",
+        "(diagnosis optional and ignored, id kept) in chunks, with flat memory. Writes row "
+        "(the 1-based input row, to join back), id, prediction, prediction_label, probability, "
+        "confidence, warnings (features outside the training data's range, ;-separated) and "
+        "model_version (the run id) in input order. A row that is not a valid case (missing, "
+        "negative, infinite or beyond a feature's hard bound) is never scored: it goes to the "
+        "reject file with the reason. Exit 2 on invalid input or settings (the first invalid "
+        "row with --strict, more than --max-rejects invalid rows, a CSV line over 1 MiB, an "
+        "output or reject file that is the input), 4 on a model store problem.",
     )
     predict.add_argument(
         "--input",

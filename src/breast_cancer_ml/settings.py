@@ -338,11 +338,23 @@ class PredictSettings(BcmlSettings):
     chunk_size: int = Field(
         8_192, ge=1, le=10_000_000, description="Rows scored at a time (memory stays flat)."
     )
-    strict: bool = Field(False, description="Stop at the first invalid row with exit code 2.")
+    strict: bool = Field(
+        False,
+        description="Stop at the first invalid row with exit code 2; nothing is written (with "
+        "--output -, the output is held in a private temporary file until the whole input has "
+        "passed).",
+    )
+    max_rejects: int | None = Field(
+        None,
+        ge=0,
+        description="Stop with exit code 2, writing nothing, once more than this many rows are "
+        "invalid (default: no limit). Held like --strict with --output -.",
+    )
     rejects: str | None = Field(
         None,
-        description="Reject file (row, id, reason); default: OUTPUT with .rejects.csv "
-        "(bcml-rejects.csv when OUTPUT is -).",
+        description="Reject file (row, id, reason), written only when a row is rejected; "
+        "default: OUTPUT + .rejects.csv, e.g. scores.parquet.rejects.csv (bcml-rejects.csv "
+        "when OUTPUT is -).",
     )
     engine: Literal["local", "spark"] = Field(
         "local", description="local (streaming, one process) or spark (pyspark, [spark] extra)."

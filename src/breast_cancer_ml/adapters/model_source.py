@@ -9,7 +9,11 @@
   could run code); threshold 0.5 unless given;
 - ``models:/<name>@<alias>`` or ``models:/<name>/<version>``: downloaded from the MLflow Model
   Registry (mlflow is imported only here), loaded like a bare MLflow model, with the threshold
-  recorded by its training run (``run_summary.json``) when there is one.
+  and the plausibility envelope recorded by its training run (``run_summary.json``) when there
+  are some.
+
+A bare MLflow model directory carries no envelope (``PublishedModel.envelope`` is None): callers
+then treat no case as known to be in distribution.
 
 Every case returns a :class:`~breast_cancer_ml.adapters.model_store.PublishedModel`, so callers
 score with ``model.proba`` at ``model.threshold`` and report ``model.run_id``.
@@ -32,10 +36,11 @@ from breast_cancer_ml.adapters.model_store import (
     load_published,
     load_skops,
 )
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import proba_function
-from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
+from breast_cancer_ml.errors import BadMetadataError, ModelIntegrityError, ModelStoreError
 
 REGISTRY_SCHEME = "models:/"
 MLMODEL_FILE = "MLmodel"
@@ -75,7 +80,10 @@ def _mlmodel_field(text: str, key: str) -> str | None:
 
 
 def load_mlflow_model_dir(
-    folder: Path, threshold: float | None = None, run_id: str | None = None
+    folder: Path,
+    threshold: float | None = None,
+    run_id: str | None = None,
+    envelope: Envelope | None = None,
 ) -> PublishedModel:
     """An MLflow sklearn model saved with skops, through the trusted-types loader."""
     mlmodel = folder / MLMODEL_FILE
@@ -108,7 +116,11 @@ def load_mlflow_model_dir(
         "verified": False,
     }
     return PublishedModel(
-        folder=folder.resolve(), metadata=metadata, pipeline=pipeline, proba=proba
+        folder=folder.resolve(),
+        metadata=metadata,
+        pipeline=pipeline,
+        proba=proba,
+        envelope=envelope,
     )
 
 
@@ -139,8 +151,10 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
             mlflow.set_tracking_uri(store)
             mlflow.set_registry_uri(store)
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-            threshold = _run_threshold(version.run_id, Path(tmp) / "run")
-            model = load_mlflow_model_dir(Path(local), threshold, version.run_id)
+            summary = _run_summary(version.run_id, Path(tmp) / "run")
+            model = load_mlflow_model_dir(
+                Path(local), _threshold(summary), version.run_id, _envelope(summary)
+            )
     except MlflowException as exc:
         raise ModelStoreError(f"{uri} (tracking store {store}): {exc.message}") from None
     model.metadata["source"] = uri
@@ -148,10 +162,10 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
     return model
 
 
-def _run_threshold(run_id: str | None, tmp: Path) -> float | None:
-    """The decision threshold the training run recorded in run_summary.json, if any."""
+def _run_summary(run_id: str | None, tmp: Path) -> dict[str, Any]:
+    """The training run's ``run_summary.json`` ({} when there is none or it is unreadable)."""
     if not run_id:
-        return None
+        return {}
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -159,7 +173,33 @@ def _run_threshold(run_id: str | None, tmp: Path) -> float | None:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path="run_summary.json", dst_path=str(tmp)
         )
-        value = json.loads(Path(path).read_text()).get("threshold")
+        summary = json.loads(Path(path).read_text())
     except (MlflowException, OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _threshold(summary: dict[str, Any]) -> float | None:
+    """The decision threshold the training run recorded (None: it recorded none). One that is
+    not a number in (0, 1] refuses the model rather than fall back to another threshold."""
+    value = summary.get("threshold")
+    if value is None:
         return None
-    return float(value) if isinstance(value, int | float) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise BadMetadataError(
+            f"the training run's run_summary.json records threshold {value!r}; expected a "
+            f"number in (0, 1]."
+        )
+    return float(value)
+
+
+def _envelope(summary: dict[str, Any]) -> Envelope | None:
+    """The plausibility envelope the training run recorded; None when absent or malformed
+    (then no case is known to be in distribution: never a confident answer)."""
+    data = summary.get("envelope")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Envelope.from_dict(data)
+    except (ValueError, TypeError):
+        return None

@@ -7,9 +7,15 @@ whatever the file size: CSV as blocks of whole lines, each parsed by pyarrow on 
 training data's: the 30 WDBC feature columns in any order, ``id`` kept, ``diagnosis`` ignored,
 other columns allowed only when empty (Kaggle's trailing unnamed column).
 
-Writers write to ``<name>.<pid>.partial`` beside the target and rename it over the target only
-on :meth:`AtomicTableWriter.commit`, so an interrupted run never leaves a truncated file under the
+Writers write to ``<name>.<pid>.<random>.partial`` beside the target, created exclusively with
+mode 0o600 (it holds patient data), and rename it over the target only on
+:meth:`AtomicTableWriter.commit`, so an interrupted run never leaves a truncated file under the
 name of a complete one. ``-`` means stdin/stdout, CSV only.
+
+Rows are numbered 1, 2, ... from the first data row (the header is not a row): row ``n`` of a
+CSV file is its line ``n + 1``. Every message and the ``row`` columns use this numbering. A CSV
+record (line) may be at most :data:`MAX_RECORD_BYTES` long; a longer one stops the run, so a
+file without newlines (or a ``.csv.gz`` of one huge line) is never read into memory.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import csv
 import gzip
 import io
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +59,8 @@ _CSV_BYTES_PER_ROW = 128
 _MIN_CSV_BLOCK = 2 << 20
 #: Rows per Parquet batch read at once (then handed out in ``chunk_size`` slices).
 _MIN_PARQUET_BATCH = 65_536
+#: Longest CSV record (line, newline excluded) read, in bytes: 1 MiB. A WDBC row is ~400 bytes.
+MAX_RECORD_BYTES = 1 << 20
 
 
 def table_format(name: str) -> Format:
@@ -335,13 +345,23 @@ class CsvReader(TableReader):
                     else Path(source).open("rb")  # noqa: SIM115
                 )
                 self._owned = self._stream = opened
-            header = self._stream.readline()
+            header = self._stream.readline(MAX_RECORD_BYTES + 1)
         except FileNotFoundError:
             raise DataValidationError(f"{where}: no such file.") from None
         except (OSError, EOFError) as exc:
             self.close()
             raise DataValidationError(f"{where}: cannot read the file ({exc}).") from None
-        self._names = _parse_header(header, where)
+        if len(header) > MAX_RECORD_BYTES:
+            self.close()
+            raise DataValidationError(
+                f"{where}: the header (line 1) is longer than {_MIB}; expected a CSV header "
+                f"of column names."
+            )
+        try:
+            self._names = _parse_header(header, where)
+        except DataValidationError:
+            self.close()
+            raise
         layout = resolve_layout(self._names, where, columns)
         super().__init__(where, layout, chunk_size)
         self._block = min(max(chunk_size * _CSV_BYTES_PER_ROW, _MIN_CSV_BLOCK), 64 << 20)
@@ -365,8 +385,12 @@ class CsvReader(TableReader):
         )
 
     def _blocks(self) -> Iterator[tuple[int, bytes]]:
-        """``(line number of the block's first line, whole lines of text)``."""
-        line = 2  # the header is line 1
+        """``(row number of the block's first line, whole lines of text)``.
+
+        A line longer than :data:`MAX_RECORD_BYTES` stops the read as soon as it is seen:
+        at most that much plus one block is ever held.
+        """
+        row = 1  # the header is line 1; row 1 is line 2
         rest = b""
         while True:
             try:
@@ -374,17 +398,33 @@ class CsvReader(TableReader):
             except (OSError, EOFError) as exc:
                 raise DataValidationError(f"{self.where}: cannot read the file ({exc}).") from None
             if not data:
+                if len(rest) > MAX_RECORD_BYTES:
+                    raise self._too_long(row)
                 if rest.strip():
-                    yield line, rest
+                    yield row, rest
                 return
             buffer = rest + data
             cut = buffer.rfind(b"\n") + 1
-            if cut == 0:  # no newline yet: a very long line; keep reading
+            if cut == 0:  # no newline yet: a long line; keep reading up to the bound
+                if len(buffer) > MAX_RECORD_BYTES:
+                    raise self._too_long(row)
                 rest = buffer
                 continue
             block, rest = buffer[:cut], buffer[cut:]
-            yield line, block
-            line += block.count(b"\n")
+            long_line = first_long_line(block, MAX_RECORD_BYTES)
+            if long_line is not None:
+                raise self._too_long(row + block.count(b"\n", 0, long_line))
+            lines = block.count(b"\n")
+            if len(rest) > MAX_RECORD_BYTES:
+                raise self._too_long(row + lines)
+            yield row, block
+            row += lines
+
+    def _too_long(self, row: int) -> DataValidationError:
+        return DataValidationError(
+            f"{self.where}: row {row} is longer than {_MIB} (the longest record read); a "
+            f"WDBC row is about 400 bytes. Is this a CSV file with one case per line?"
+        )
 
     def _batches(self) -> Iterator[pa.Table]:
         for line, block in self._blocks():
@@ -395,26 +435,47 @@ class CsvReader(TableReader):
                     raise self._structure_error(line, block, exc) from None
                 # A value that is not a number: read this block's features as text; the
                 # reader marks those cells and the rows go to the rejects.
-                table = self._parse(block, self._text)
+                try:
+                    table = self._parse(block, self._text)
+                except pa.ArrowInvalid as again:  # e.g. bytes that are not UTF-8 text
+                    raise self._structure_error(line, block, again) from None
             if table.num_rows:
                 yield table
 
     def _parse(self, block: bytes, convert: pcsv.ConvertOptions) -> pa.Table:
-        return pcsv.read_csv(
-            pa.BufferReader(block), read_options=self._read, convert_options=convert
-        )
+        try:
+            return pcsv.read_csv(
+                pa.BufferReader(block), read_options=self._read, convert_options=convert
+            )
+        except pa.ArrowInvalid as exc:
+            # pyarrow parses a block in pieces of block_size bytes and refuses a line that
+            # spans more than two of them ("straddling object"); a long line (up to
+            # MAX_RECORD_BYTES) is legal here, so parse such a block in one piece.
+            if "straddling" not in str(exc):
+                raise
+        whole = pcsv.ReadOptions(column_names=self._names, block_size=len(block) + 1)
+        return pcsv.read_csv(pa.BufferReader(block), read_options=whole, convert_options=convert)
 
     def _structure_error(
         self, line: int, block: bytes, exc: pa.ArrowInvalid
     ) -> DataValidationError:
         expected = len(self._names)
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            at = line + block.count(b"\n", 0, bad.start)
+            return DataValidationError(
+                f"{self.where}: row {at} is not UTF-8 text (byte 0x{block[bad.start]:02x}). "
+                f"Save the file as UTF-8 CSV."
+            )
         text = block.decode("utf-8", errors="replace").splitlines()
-        for offset, row in enumerate(csv.reader(text)):
-            if row and len(row) != expected:
-                return DataValidationError(
-                    f"{self.where}: line {line + offset} has {len(row)} field(s); the header "
-                    f"has {expected}. Fix or remove that line."
-                )
+        with contextlib.suppress(csv.Error):  # e.g. a NUL byte: pyarrow's message says enough
+            for offset, row in enumerate(csv.reader(text)):
+                if row and len(row) != expected:
+                    return DataValidationError(
+                        f"{self.where}: row {line + offset} has {len(row)} field(s); the "
+                        f"header has {expected}. Fix or remove that row."
+                    )
         return _csv_error(self.where, exc)
 
     def close(self) -> None:
@@ -430,7 +491,30 @@ def _parse_header(line: bytes, where: str) -> list[str]:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataValidationError(f"{where}: not a UTF-8 text file; expected a CSV.") from None
-    return next(csv.reader(io.StringIO(text)))
+    try:
+        names = next(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        raise DataValidationError(
+            f"{where}: the header (line 1) is not a valid CSV row ({exc}); expected the column "
+            f"names separated by commas."
+        ) from None
+    return names
+
+
+_MIB = f"1 MiB ({MAX_RECORD_BYTES:,} bytes)"
+
+
+def first_long_line(block: bytes, limit: int) -> int | None:
+    """The offset of the first line of ``block`` longer than ``limit`` bytes (newline
+    excluded), or None. Looks back from ``limit`` bytes ahead for the last newline, so it
+    costs a few ``rfind`` calls per ``limit`` bytes, not one per line."""
+    start = 0
+    while len(block) - start > limit:
+        newline = block.rfind(b"\n", start, start + limit + 1)
+        if newline == -1:
+            return start
+        start = newline + 1
+    return None
 
 
 def _csv_error(where: str, exc: pa.ArrowInvalid) -> DataValidationError:
@@ -475,59 +559,103 @@ def open_reader(source: str, chunk_size: int, columns: tuple[str, ...] = FEATURE
     return CsvReader(source, chunk_size, columns)
 
 
-#: Columns of the scored output, in order.
-OUTPUT_COLUMNS = ("id", "prediction", "prediction_label", "probability", "model_version")
+#: Columns of the scored output, in order. ``row`` is the 1-based input row (joins back to the
+#: input with or without an ``id`` column); ``warnings`` names the features outside the model's
+#: plausibility envelope, separated by ``;`` (empty when every feature is in range).
+OUTPUT_COLUMNS = (
+    "row",
+    "id",
+    "prediction",
+    "prediction_label",
+    "probability",
+    "confidence",
+    "warnings",
+    "model_version",
+)
 #: Columns of the reject file: 1-based data row (the header is not a row), id, reason.
 REJECT_COLUMNS = ("row", "id", "reason")
 
 
 def output_schema(id_type: pa.DataType) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("id", id_type),
-            pa.field("prediction", pa.int64()),
-            pa.field("prediction_label", pa.string()),
-            pa.field("probability", pa.float64()),
-            pa.field("model_version", pa.string()),
-        ]
-    )
+    types = {
+        "row": pa.int64(),
+        "id": id_type,
+        "prediction": pa.int64(),
+        "prediction_label": pa.string(),
+        "probability": pa.float64(),
+        "confidence": pa.string(),
+        "warnings": pa.string(),
+        "model_version": pa.string(),
+    }
+    return pa.schema([pa.field(name, types[name]) for name in OUTPUT_COLUMNS])
 
 
 REJECT_SCHEMA = pa.schema(
     [pa.field("row", pa.int64()), pa.field("id", pa.string()), pa.field("reason", pa.string())]
 )
 
+#: Suffix of the files a writer fills before they are complete.
+PARTIAL_SUFFIX = ".partial"
 
-def partial_path(target: Path) -> Path:
-    """The temporary name ``target`` is written under until it is complete."""
-    return target.with_name(f"{target.name}.{os.getpid()}.partial")
+
+def create_partial(folder: Path, name: str) -> tuple[int, Path]:
+    """A new, empty ``<name>.<pid>.<random>.partial`` in ``folder``: created exclusively
+    (``O_EXCL``: never an existing file or a planted link) with mode 0o600, since it holds
+    patient data. Returns the open descriptor and the path."""
+    fd, path = tempfile.mkstemp(prefix=f"{name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=folder)
+    return fd, Path(path)
+
+
+def _open_created(fd: int, path: Path, gzip_csv: bool) -> pa.NativeFile:
+    """A pyarrow stream writing to the file ``fd`` (from :func:`create_partial`) refers to.
+
+    pyarrow opens files by name only, and its native file writes faster than a Python file
+    object. The name is opened again and checked to be the very file created exclusively
+    (same inode, held open until then), so nothing swapped in under that name is written to.
+    """
+    try:
+        native = pa.OSFile(str(path), mode="w")
+        mine, opened = os.fstat(fd), os.fstat(native.fileno())
+        if (mine.st_dev, mine.st_ino) != (opened.st_dev, opened.st_ino):
+            native.close()
+            raise ConfigError(f"{path} was replaced while being opened; not writing to it.")
+    finally:
+        os.close(fd)
+    return pa.CompressedOutputStream(native, "gzip") if gzip_csv else native
 
 
 class AtomicTableWriter:
     """Write record batches as CSV or Parquet to ``target`` atomically (or to stdout: ``-``).
 
-    Batches go to :func:`partial_path`; :meth:`commit` fsyncs and renames it over ``target``;
-    :meth:`abort` (or leaving the ``with`` block on an exception) deletes it.
+    Batches go to a partial file (:func:`create_partial`); :meth:`commit` fsyncs and renames it
+    over ``target`` (which keeps mode 0o600); :meth:`abort` (or leaving the ``with`` block on an
+    exception) deletes it. For stdout, ``hold=True`` writes to a partial file in the temporary
+    folder and copies it to stdout only on :meth:`commit`, so nothing reaches stdout from a run
+    that fails (``--strict`` with ``--output -``).
     """
 
-    def __init__(self, target: str, schema: pa.Schema) -> None:
+    def __init__(self, target: str, schema: pa.Schema, *, hold: bool = False) -> None:
         self.target = target
         self.schema = schema
         self.fmt = table_format(target)
         self.rows = 0
         self._path: Path | None = None
+        self._to_stdout = target == STDIO
         self._stream: pa.NativeFile | None = None
         sink: Any
-        if target == STDIO:
+        if self._to_stdout and not hold:
             sink = sys.stdout.buffer
         else:
-            final = Path(target)
-            if final.is_dir():
-                raise ConfigError(f"{target} is a folder; give a file name for the output.")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self._path = partial_path(final)
-            compression = "gzip" if _is_gzip(target) and self.fmt == "csv" else None
-            sink = self._stream = pa.output_stream(str(self._path), compression=compression)
+            if self._to_stdout:
+                fd, self._path = create_partial(Path(tempfile.gettempdir()), "bcml-stdout")
+            else:
+                final = Path(target)
+                if final.is_dir():
+                    raise ConfigError(f"{target} is a folder; give a file name for the output.")
+                final.parent.mkdir(parents=True, exist_ok=True)
+                fd, self._path = create_partial(final.parent, final.name)
+            gzip_csv = _is_gzip(target) and self.fmt == "csv"
+            sink = self._stream = _open_created(fd, self._path, gzip_csv)
         self._writer: pcsv.CSVWriter | pq.ParquetWriter
         if self.fmt == "parquet":
             self._writer = pq.ParquetWriter(sink, schema)
@@ -552,6 +680,13 @@ class AtomicTableWriter:
         self._close()
         if self._path is None:
             sys.stdout.buffer.flush()
+            return
+        if self._to_stdout:
+            with self._path.open("rb") as held:
+                shutil.copyfileobj(held, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+            self._path.unlink()
+            self._path = None
             return
         fd = os.open(self._path, os.O_RDONLY)
         try:

@@ -16,21 +16,35 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from breast_cancer_ml.domain.contract import HARD_BOUNDS, invalid_rows
+from breast_cancer_ml.domain.contract import (
+    MISSING,
+    Envelope,
+    invalid_mask,
+    invalid_rows,
+    value_message,
+    value_reason,
+)
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import CLASS_NAMES, FEATURES
-from breast_cancer_ml.domain.scoring import ProbaFn, Scored, confidence, score
+from breast_cancer_ml.domain.scoring import (
+    CONFIDENCE_LEVELS,
+    ProbaFn,
+    Scored,
+    confidence_index,
+    score,
+)
 
 #: ``LABELS[prediction]`` is the class name, for vectorised labelling.
 LABELS: Final[NDArray[np.str_]] = np.array([CLASS_NAMES[0], CLASS_NAMES[1]])
 
-#: Why a value is refused, checked in this order (a NaN is neither infinite nor negative).
-NOT_A_NUMBER = "not a number"
-MISSING = "missing or NaN"
-MISSING_OR_NOT_A_NUMBER = "missing or not a number"
-INFINITE = "infinite"
-NEGATIVE = "negative"
-TOO_LARGE = "above the hard bound"
+# The contract's "missing or not a number", split when the caller knows which it was (a CSV
+# cell with text that is not a number, or an empty cell). Every other reason is the contract's.
+NOT_A_NUMBER: Final = "not a number"
+EMPTY: Final = "missing"
+#: Separates the reasons of one rejected row (one per invalid value).
+REASON_SEPARATOR: Final = " | "
+#: Separates the out-of-envelope feature names of one row in the batch ``warnings`` column.
+WARNING_SEPARATOR: Final = ";"
 
 
 @dataclass(frozen=True)
@@ -39,14 +53,21 @@ class RowsScored:
 
     ``valid`` marks the rows that were scored; ``scored`` holds their probabilities and
     predictions, in input order. ``rejected`` holds the 0-based positions of the other rows and
-    ``reasons`` one human-readable reason per rejected row, e.g.
-    ``"radius_mean: missing; area_mean: negative (-3.0)"``.
+    ``reasons`` one human-readable reason per rejected row, in the contract's words, e.g.
+    ``"radius_mean: missing | area_mean: -3 is negative; measurements are >= 0"``.
+
+    ``outside`` (``(n_scored, 30)``) marks the scored values outside the model's plausibility
+    envelope; ``None`` when the model has no envelope. ``in_distribution`` (``(n_scored,)``) is
+    True for the scored rows known to lie inside it: all False without an envelope, since
+    nothing is known then.
     """
 
     valid: NDArray[np.bool_]
     scored: Scored
     rejected: NDArray[np.int64]
     reasons: list[str]
+    in_distribution: NDArray[np.bool_]
+    outside: NDArray[np.bool_] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -57,16 +78,55 @@ class RowsScored:
         return int(self.scored.probability.size)
 
     @property
+    def n_out_of_envelope(self) -> int:
+        """Scored rows with a feature outside the envelope (0 without an envelope)."""
+        if self.outside is None:
+            return 0
+        return int(np.count_nonzero(~self.in_distribution))
+
+    @property
     def labels(self) -> NDArray[np.str_]:
         """``"Benign"``/``"Malignant"`` for each scored row."""
         return LABELS[self.scored.prediction]
 
+    @property
+    def confidence(self) -> NDArray[np.int8]:
+        """Each scored row's confidence as an index into ``CONFIDENCE_LEVELS``: never "high"
+        for a row not known to be in distribution."""
+        return confidence_index(self.scored.probability, self.in_distribution)
+
+    def warnings(self) -> dict[int, list[str]]:
+        """``{position among the scored rows: [out-of-envelope feature names]}``, only for
+        the rows that have any."""
+        positions, texts = self.warning_texts()
+        return {
+            i: text.split(WARNING_SEPARATOR)
+            for i, text in zip(positions.tolist(), texts, strict=True)
+        }
+
+    def warning_texts(self) -> tuple[NDArray[np.int64], list[str]]:
+        """The positions (among the scored rows) of the rows with a feature outside the
+        envelope, and for each the names of those features joined by ``;``.
+
+        One join per distinct set of features, not one per row: batch output stays
+        vectorised however many rows are flagged.
+        """
+        if self.outside is None or self.in_distribution.all():
+            return np.empty(0, dtype=np.int64), []
+        positions = np.flatnonzero(~self.in_distribution).astype(np.int64)
+        bits = np.left_shift(np.int64(1), np.arange(self.outside.shape[1], dtype=np.int64))
+        keys = self.outside[positions].astype(np.int64) @ bits
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        texts = [WARNING_SEPARATOR.join(_names(key)) for key in distinct.tolist()]
+        return positions, [texts[i] for i in inverse.reshape(-1).tolist()]
+
     def records(self, ids: list[Any] | None = None) -> list[dict[str, Any]]:
         """One dict per input row, in input order: a prediction or an ``error``.
 
-        Scored rows get ``prediction``, ``prediction_label``, ``probability`` and
-        ``confidence``; rejected rows get ``error`` (the reason). ``ids``, when given, adds the
-        caller's identifier of each row as ``id``.
+        Scored rows get ``prediction``, ``prediction_label``, ``probability``, ``confidence``,
+        ``in_distribution`` and ``warnings`` (the out-of-envelope feature names); rejected rows
+        get ``error`` (the reason). ``ids``, when given, adds the caller's identifier of each
+        row as ``id``.
         """
         if ids is not None and len(ids) != self.n_rows:
             raise ValueError(f"{len(ids)} ids for {self.n_rows} rows")
@@ -75,24 +135,41 @@ class RowsScored:
             zip(
                 self.scored.probability.tolist(),
                 self.scored.prediction.tolist(),
+                self.confidence.tolist(),
+                self.in_distribution.tolist(),
                 strict=True,
             )
         )
+        warnings = self.warnings()
         reasons = dict(zip(self.rejected.tolist(), self.reasons, strict=True))
+        position = 0
         for i in range(self.n_rows):
             record: dict[str, Any] = {} if ids is None else {"id": ids[i]}
             if i in reasons:
                 record["error"] = reasons[i]
             else:
-                p, pred = next(ok)
+                p, pred, level, known = next(ok)
                 record |= {
                     "prediction": int(pred),
                     "prediction_label": CLASS_NAMES[int(pred)],
                     "probability": float(p),
-                    "confidence": confidence(float(p)),
+                    "confidence": CONFIDENCE_LEVELS[level],
+                    "in_distribution": bool(known),
+                    "warnings": warnings.get(position, []),
                 }
+                position += 1
             out.append(record)
         return out
+
+
+def _names(key: int) -> list[str]:
+    """The features whose bits are set in ``key`` (bit j: FEATURES[j]), in FEATURES order."""
+    names = []
+    while key:
+        low = key & -key
+        names.append(FEATURES[low.bit_length() - 1])
+        key ^= low
+    return names
 
 
 def score_rows(
@@ -101,26 +178,30 @@ def score_rows(
     threshold: float = DEFAULT_THRESHOLD,
     not_numeric: NDArray[np.bool_] | None = None,
     columns: tuple[str, ...] = FEATURES,
+    envelope: Envelope | None = None,
 ) -> RowsScored:
-    """Validate ``X`` row by row, score the valid rows with ``proba`` at ``threshold``.
+    """Hold each row of ``X`` to the input contract, score the valid rows with ``proba`` at
+    ``threshold``, and flag those outside ``envelope``.
 
     ``X`` is ``(n, len(columns))`` float64 with NaN for missing or unparsable cells.
     ``not_numeric`` (same shape, optional) marks the cells whose text was present but not a
     number, so the reason says "not a number" rather than "missing"; without it a NaN is
-    reported as "missing or not a number".
+    reported as "missing or not a number". A row that breaks the contract (see
+    :mod:`~breast_cancer_ml.domain.contract`) is never scored, so no NaN or infinite
+    probability can come out (and :func:`~breast_cancer_ml.domain.scoring.score` refuses one a
+    broken model would give). Without an ``envelope`` no row is known to be in distribution.
     """
     if X.ndim != 2 or X.shape[1] != len(columns):
         raise ValueError(f"expected an (n, {len(columns)}) array; got shape {X.shape}")
     bad = invalid_rows(X)
     if not bad.any():
-        return RowsScored(
-            valid=~bad,
-            scored=score(proba, X, threshold),
-            rejected=np.empty(0, dtype=np.int64),
-            reasons=[],
-        )
-    rejected = np.flatnonzero(bad).astype(np.int64)
-    good = X[~bad]
+        good = X
+        rejected = np.empty(0, dtype=np.int64)
+        reasons: list[str] = []
+    else:
+        rejected = np.flatnonzero(bad).astype(np.int64)
+        good = X[~bad]
+        reasons = row_reasons(X, rejected, not_numeric, columns)
     scored = (
         score(proba, good, threshold)
         if good.shape[0]
@@ -130,11 +211,19 @@ def score_rows(
             threshold=threshold,
         )
     )
+    if envelope is None:
+        outside = None
+        in_distribution = np.zeros(good.shape[0], dtype=np.bool_)
+    else:
+        outside = envelope.outside(good)
+        in_distribution = np.asarray(~outside.any(axis=1), dtype=np.bool_)
     return RowsScored(
         valid=~bad,
         scored=scored,
         rejected=rejected,
-        reasons=row_reasons(X, rejected, not_numeric, columns),
+        reasons=reasons,
+        in_distribution=in_distribution,
+        outside=outside,
     )
 
 
@@ -144,29 +233,22 @@ def row_reasons(
     not_numeric: NDArray[np.bool_] | None = None,
     columns: tuple[str, ...] = FEATURES,
 ) -> list[str]:
-    """Why each of ``rows`` of ``X`` is invalid: every bad column with its reason."""
+    """Why each of ``rows`` of ``X`` is invalid: every bad value, in the contract's words
+    (:func:`~breast_cancer_ml.domain.contract.value_message`), joined by :data:`REASON_SEPARATOR`
+    (the contract's messages contain ``;``)."""
     sub = X[rows]
+    bad = invalid_mask(sub)
     nn = not_numeric[rows] if not_numeric is not None else None
     reasons = []
     for i in range(sub.shape[0]):
         parts = []
-        for j, column in enumerate(columns):
-            value = float(sub[i, j])
-            if np.isnan(value):
-                if nn is None:
-                    why = MISSING_OR_NOT_A_NUMBER
-                else:
-                    why = NOT_A_NUMBER if nn[i, j] else MISSING
-            elif np.isinf(value):
-                why = INFINITE
-            elif value < 0:
-                why = f"{NEGATIVE} ({value!r})"
-            elif value > HARD_BOUNDS[column]:
-                why = f"{TOO_LARGE} {HARD_BOUNDS[column]:g} ({value:.4g})"
+        for j in np.flatnonzero(bad[i]).tolist():
+            value, column = float(sub[i, j]), columns[j]
+            if nn is not None and value_reason(value, column) == MISSING:
+                parts.append(f"{column}: {NOT_A_NUMBER if nn[i, j] else EMPTY}")
             else:
-                continue
-            parts.append(f"{column}: {why}")
-        reasons.append("; ".join(parts))
+                parts.append(value_message(value, column))
+        reasons.append(REASON_SEPARATOR.join(parts))
     return reasons
 
 
@@ -202,4 +284,12 @@ def features_from_records(
     return X, not_numeric
 
 
-__all__ = ["LABELS", "RowsScored", "features_from_records", "row_reasons", "score_rows"]
+__all__ = [
+    "LABELS",
+    "REASON_SEPARATOR",
+    "WARNING_SEPARATOR",
+    "RowsScored",
+    "features_from_records",
+    "row_reasons",
+    "score_rows",
+]

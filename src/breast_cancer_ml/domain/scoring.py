@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -65,6 +65,13 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     return linear
 
 
+#: ``(low, high)``: a probability at or beyond either is "high" (``_HIGH``) or at least "medium".
+_HIGH = (0.2, 0.8)
+_MEDIUM = (0.4, 0.6)
+#: The confidence levels, indexed by :func:`confidence_index`.
+CONFIDENCE_LEVELS: Final = ("low", "medium", "high")
+
+
 def confidence(probability: float, in_distribution: bool = True) -> str:
     """``"high"`` if p >= 0.8 or p <= 0.2, ``"medium"`` if p >= 0.6 or p <= 0.4, else ``"low"``.
 
@@ -74,11 +81,22 @@ def confidence(probability: float, in_distribution: bool = True) -> str:
     """
     if not in_distribution:
         return "low"
-    if probability >= 0.8 or probability <= 0.2:
+    if probability <= _HIGH[0] or probability >= _HIGH[1]:
         return "high"
-    if probability >= 0.6 or probability <= 0.4:
+    if probability <= _MEDIUM[0] or probability >= _MEDIUM[1]:
         return "medium"
     return "low"
+
+
+def confidence_index(
+    probability: NDArray[np.float64], in_distribution: NDArray[np.bool_]
+) -> NDArray[np.int8]:
+    """:func:`confidence` for many rows at once, as indices into :data:`CONFIDENCE_LEVELS`."""
+    p = np.asarray(probability, dtype=np.float64)
+    high = (p <= _HIGH[0]) | (p >= _HIGH[1])
+    medium = (p <= _MEDIUM[0]) | (p >= _MEDIUM[1])
+    level = np.where(high, 2, np.where(medium, 1, 0))
+    return np.asarray(np.where(in_distribution, level, 0), dtype=np.int8)
 
 
 @dataclass(frozen=True)
@@ -115,4 +133,13 @@ def score(proba: ProbaFn, X: NDArray[np.float64], threshold: float = DEFAULT_THR
     return Scored(probability=p, prediction=classify(p, threshold), threshold=threshold)
 
 
-__all__ = ["MALIGNANT", "ProbaFn", "Scored", "confidence", "proba_function", "score"]
+__all__ = [
+    "CONFIDENCE_LEVELS",
+    "MALIGNANT",
+    "ProbaFn",
+    "Scored",
+    "confidence",
+    "confidence_index",
+    "proba_function",
+    "score",
+]

@@ -4,8 +4,9 @@ The input (Parquet or CSV, a file or a folder of parts, any Spark-readable URI) 
 pandas UDF (``mapInPandas``) that calls :func:`~breast_cancer_ml.domain.batch.score_rows`, the
 function the local engine and the API use, with the model's own ``proba`` function and threshold
 shipped to the executors in the UDF's closure. The result is a folder of part files (Parquet or
-CSV by the output's extension) with the local engine's columns, plus a reject folder (row, id,
-reason).
+CSV by the output's extension) with the local engine's columns (``row``, ``confidence`` and
+``warnings`` included), plus, when some row is rejected, a reject folder (row, id, reason) named
+like the local engine's reject file (``<output>.rejects.csv``).
 
 Row numbers and order: one cheap job counts the rows of each input partition; each row's number
 is its partition's offset plus its position (from ``monotonically_increasing_id``), so rejects
@@ -37,9 +38,15 @@ import numpy as np
 
 from breast_cancer_ml.adapters.model_source import load_scoring_model
 from breast_cancer_ml.adapters.model_store import PublishedModel
-from breast_cancer_ml.adapters.tabular_io import Format, resolve_layout, table_format
+from breast_cancer_ml.adapters.tabular_io import (
+    OUTPUT_COLUMNS,
+    Format,
+    resolve_layout,
+    table_format,
+)
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.errors import ConfigError, DataValidationError
-from breast_cancer_ml.pipelines.score import PredictSummary
+from breast_cancer_ml.pipelines.score import PredictSummary, check_distinct, rejects_path_for
 from breast_cancer_ml.settings import PredictSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
 _POSITION_BITS = 33  # monotonically_increasing_id = partition id << 33 | position in partition
-_ROW = "_bcml_row"
+_ROW = "row"
 _REASON = "_bcml_reason"
 _NOT_NUMERIC = "_bcml_not_numeric"
 _MID = "_bcml_mid"
@@ -60,10 +67,8 @@ class SparkSummary(PredictSummary):
     master: str = ""
     partitions: int = 0
 
-    def lines(self) -> list[str]:
-        first, *middle, _ = super().lines()
-        spark = f"spark:     {self.master}, {self.partitions} input partition(s)"
-        return [first, spark, *middle, f"rejects:   {self.rejects}"]  # a folder of parts
+    def engine_lines(self) -> list[str]:
+        return [f"spark:      {self.master}, {self.partitions} input partition(s)"]
 
 
 def spark_session(master: str, app_name: str = "bcml-predict", **conf: str) -> SparkSession:
@@ -119,21 +124,12 @@ def input_format(path: str) -> Format:
     )
 
 
-def rejects_folder_for(output: str, configured: str | None) -> str:
-    if configured:
-        return configured
-    base = output.rstrip("/")
-    for suffix in (".parquet", ".pq", ".csv.gz", ".csv"):
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)]
-            break
-    return f"{base}.rejects"
-
-
 def run_spark_predict(settings: PredictSettings) -> SparkSummary:
     """``bcml predict --engine spark``: start Spark on ``settings.master``, score, stop."""
     if settings.input == "-" or settings.output == "-":
         raise ConfigError("--engine spark reads and writes paths, not stdin/stdout (-).")
+    rejects = rejects_path_for(settings.output, settings.rejects)
+    check_distinct(settings.input, settings.output, rejects)
     owned = _session_class().getActiveSession() is None  # else reuse it, leave it running
     model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
     spark = spark_session(settings.master)
@@ -143,8 +139,9 @@ def run_spark_predict(settings: PredictSettings) -> SparkSummary:
             settings.input,
             settings.output,
             model,
-            rejects=rejects_folder_for(settings.output, settings.rejects),
+            rejects=rejects,
             strict=settings.strict,
+            max_rejects=settings.max_rejects,
         )
     finally:
         if owned:
@@ -170,6 +167,7 @@ def score_with_spark(
     *,
     rejects: str,
     strict: bool = False,
+    max_rejects: int | None = None,
 ) -> SparkSummary:
     """Score ``source`` into ``output`` (a folder) with ``model`` on ``spark``."""
     from pyspark.sql import functions as F  # noqa: N812 - the PySpark convention
@@ -220,12 +218,19 @@ def score_with_spark(
             T.StructField("prediction", T.LongType()),
             T.StructField("prediction_label", T.StringType()),
             T.StructField("probability", T.DoubleType()),
+            T.StructField("confidence", T.StringType()),
+            T.StructField("warnings", T.StringType()),
             T.StructField("model_version", T.StringType()),
             T.StructField(_REASON, T.StringType()),
         ]
     )
     udf = make_partition_scorer(
-        model.proba, model.threshold, model.run_id, features, offsets[:-1].copy()
+        model.proba,
+        model.threshold,
+        model.run_id,
+        features,
+        offsets[:-1].copy(),
+        model.envelope,
     )
     from pyspark import StorageLevel
 
@@ -235,23 +240,34 @@ def score_with_spark(
     scored = mapped.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         bad_rows = scored.filter(F.col(_REASON).isNotNull())
-        if strict:
-            first = bad_rows.orderBy(_ROW).select(_ROW, "id", _REASON).first()
-            if first is not None:
-                ident = "" if first["id"] is None else f" (id {first['id']!r})"
-                raise DataValidationError(
-                    f"{source}: row {first[_ROW]}{ident} is invalid: {first[_REASON]}. --strict "
-                    f"stops at the first invalid row and writes no output."
-                )
-        good = scored.filter(F.col(_REASON).isNull()).select(
-            "id", "prediction", "prediction_label", "probability", "model_version"
-        )
-        _write_atomically(good, output, out_format)
-        rejected_rows = bad_rows.select(
-            F.col(_ROW).alias("row"), F.col("id").cast("string").alias("id"), _REASON
-        ).withColumnRenamed(_REASON, "reason")
-        _write_atomically(rejected_rows, rejects, "csv")
         n_rejected = bad_rows.count()
+        too_many = max_rejects is not None and n_rejected > max_rejects
+        if n_rejected and (strict or too_many):
+            first = bad_rows.orderBy(_ROW).select(_ROW, "id", _REASON).first()
+            assert first is not None  # n_rejected > 0
+            ident = "" if first["id"] is None else f" (id {first['id']!r})"
+            where = f"row {first[_ROW]}{ident}"
+            if strict:
+                raise DataValidationError(
+                    f"{source}: {where} is invalid: {first[_REASON]}. --strict stops at the "
+                    f"first invalid row and writes no output."
+                )
+            raise DataValidationError(
+                f"{source}: {n_rejected:,} invalid row(s), more than --max-rejects "
+                f"{max_rejects}; nothing written. The first: {where}: {first[_REASON]}. Fix "
+                f"the input, or raise --max-rejects."
+            )
+        good = scored.filter(F.col(_REASON).isNull()).select(*OUTPUT_COLUMNS)
+        _write_atomically(good, output, out_format)
+        if n_rejected:
+            rejected_rows = bad_rows.select(
+                _ROW, F.col("id").cast("string").alias("id"), F.col(_REASON).alias("reason")
+            )
+            _write_atomically(rejected_rows, rejects, "csv")
+        stale = None if n_rejected else _remove_stale_rejects(rejects)
+        out_of_envelope = (
+            None if model.envelope is None else good.filter(F.col("warnings") != "").count()
+        )
     finally:
         scored.unpersist()
     return SparkSummary(
@@ -260,10 +276,12 @@ def score_with_spark(
         rejected=n_rejected,
         seconds=time.perf_counter() - started,
         output=output,
-        rejects=rejects,
+        rejects=rejects if n_rejected else None,
+        stale_rejects_removed=stale,
         run_id=model.run_id,
         threshold=model.threshold,
         model_source=str(model.metadata.get("source", model.folder)),
+        out_of_envelope=out_of_envelope,
         master=str(spark.sparkContext.master),
         partitions=len(counts),
     )
@@ -292,6 +310,7 @@ def make_partition_scorer(
     run_id: str,
     features: list[str],
     offsets: Any,
+    envelope: Envelope | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The ``mapInPandas`` function: pandas frames of one partition in, scored frames out."""
 
@@ -299,6 +318,9 @@ def make_partition_scorer(
         import pandas as pd
 
         from breast_cancer_ml.domain.batch import LABELS, score_rows
+        from breast_cancer_ml.domain.scoring import CONFIDENCE_LEVELS
+
+        levels = np.array(CONFIDENCE_LEVELS, dtype=object)
 
         mask = (1 << _POSITION_BITS) - 1
         bits = np.arange(len(features), dtype=np.int64)
@@ -309,13 +331,20 @@ def make_partition_scorer(
             X = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
             packed = frame[_NOT_NUMERIC].to_numpy(dtype=np.int64)
             not_numeric = ((packed[:, None] >> bits) & 1).astype(bool)
-            result = score_rows(proba, X, threshold, not_numeric)
+            result = score_rows(proba, X, threshold, not_numeric, envelope=envelope)
             mid = frame[_MID].to_numpy(dtype=np.int64)
             rows = offsets[mid >> _POSITION_BITS] + (mid & mask) + 1
             prediction = np.zeros(n, dtype=np.int64)
             probability = np.full(n, np.nan)
             prediction[result.valid] = result.scored.prediction
             probability[result.valid] = result.scored.probability
+            confidence = np.full(n, None, dtype=object)
+            confidence[result.valid] = levels[result.confidence]
+            flags = np.full(n, None, dtype=object)
+            scored_warnings = np.full(result.n_scored, "", dtype=object)
+            positions, texts = result.warning_texts()
+            scored_warnings[positions] = texts
+            flags[result.valid] = scored_warnings
             reason = np.full(n, None, dtype=object)
             reason[result.rejected] = result.reasons
             yield pd.DataFrame(
@@ -325,12 +354,30 @@ def make_partition_scorer(
                     "prediction": prediction,
                     "prediction_label": LABELS[prediction],
                     "probability": probability,
+                    "confidence": confidence,
+                    "warnings": flags,
                     "model_version": run_id,
                     _REASON: reason,
                 }
             )
 
     return score_partition
+
+
+def _remove_stale_rejects(folder: str) -> str | None:
+    """Remove a local reject folder left by an earlier run (it would describe another input);
+    only a folder that holds nothing but Spark's part files and markers."""
+    if not _is_local(folder):
+        return None
+    path = _local(folder)
+    if not path.is_dir():
+        return None
+    names = [p.name for p in path.iterdir()]
+    spark_files = ("part-", "_SUCCESS", ".part-", "._SUCCESS")
+    if not all(name.startswith(spark_files) for name in names):
+        return None
+    shutil.rmtree(path)
+    return folder
 
 
 def _write_atomically(df: DataFrame, target: str, fmt: Format) -> None:

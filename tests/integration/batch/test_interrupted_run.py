@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -69,6 +70,8 @@ def test_killed_run_leaves_no_output_and_keeps_the_previous_one(trained, big_csv
     proc.stdin.write(first_half)
     proc.stdin.flush()
     partial = wait_for_partial(proc, tmp_path, min_bytes=1_000_000)
+    # mid-run, the partial file holding patient data is readable by its owner only
+    assert stat.S_IMODE(partial.stat().st_mode) == 0o600
     proc.send_signal(sig)
     proc.stdin.close()
     err = proc.stderr.read() if proc.stderr else b""
@@ -76,7 +79,7 @@ def test_killed_run_leaves_no_output_and_keeps_the_previous_one(trained, big_csv
     expected_code = -signal.SIGKILL if sig == signal.SIGKILL else 143
     assert proc.returncode == expected_code, err.decode()[-2000:]
     assert out.read_text() == "previous complete output\n"
-    assert not (tmp_path / "scores.rejects.csv").exists()
+    assert not (tmp_path / "scores.csv.rejects.csv").exists()
     if sig == signal.SIGKILL:
         # What is left is named as unfinished; the next run starts from scratch.
         assert partial.exists()
@@ -94,7 +97,7 @@ def test_uninterrupted_run_replaces_the_output_whole(trained, big_csv, tmp_path)
     assert proc.returncode == 0, err.decode()
     with out.open() as fh:
         assert sum(1 for _ in fh) == 200_001
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "scores.rejects.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]  # no rejects, no file
 
 
 def test_an_error_while_stdin_stays_open_and_idle_exits_promptly(trained, tmp_path):

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.integration
 N_ROWS = 3_000
 BAD = {  # 0-based data row -> (column, text written, reason)
     10: ("radius_mean", "abc", "radius_mean: not a number"),
-    11: ("texture_mean", "", "texture_mean: missing or NaN"),
-    500: ("area_mean", "-3", "area_mean: negative (-3.0)"),
-    2_999: ("symmetry_worst", "inf", "symmetry_worst: infinite"),
+    11: ("texture_mean", "", "texture_mean: missing"),
+    500: ("area_mean", "-3", "area_mean: -3 is negative; measurements are >= 0"),
+    2_999: ("symmetry_worst", "inf", "symmetry_worst: inf is not a finite number"),
 }
 
 
@@ -71,14 +71,18 @@ def test_csv_scores_every_valid_row_in_input_order_and_rejects_the_rest(
     )
     result = pcsv.read_csv(out)
     assert result.column_names == [
+        "row",
         "id",
         "prediction",
         "prediction_label",
         "probability",
+        "confidence",
+        "warnings",
         "model_version",
     ]
     ids, proba = expected_scores(trained, table)
     np.testing.assert_array_equal(result.column("id").to_numpy(), ids)
+    np.testing.assert_array_equal(result.column("row").to_numpy(), ids)  # synthetic id = row
     np.testing.assert_allclose(result.column("probability").to_numpy(), proba, atol=1e-12)
     prediction = result.column("prediction").to_numpy()
     np.testing.assert_array_equal(prediction, (proba >= trained.model.threshold).astype(int))
@@ -86,12 +90,16 @@ def test_csv_scores_every_valid_row_in_input_order_and_rejects_the_rest(
     assert labels == ["Malignant" if p else "Benign" for p in prediction]
     assert set(result.column("model_version").to_pylist()) == {trained.model.run_id}
 
-    rejects = list(csv.DictReader((tmp_path / "scores.rejects.csv").open()))
+    rejects = list(csv.DictReader((tmp_path / "scores.csv.rejects.csv").open()))
     assert [(int(r["row"]), r["id"], r["reason"]) for r in rejects] == [
         (row + 1, str(row + 1), reason) for row, (_, _, reason) in BAD.items()
     ]
     err = capsys.readouterr().err
     assert "3,000 read, 2,996 scored, 4 rejected" in err
+    last = err.strip().splitlines()[-1]
+    assert last == f"NOT scored: 4 row(s), listed with the reason in {tmp_path / 'scores.csv'}" + (
+        ".rejects.csv"
+    )
     assert "\r" not in err  # no progress bar when stderr is not a terminal
     assert not list(tmp_path.glob("*.partial"))
 
@@ -110,7 +118,9 @@ def test_chunk_size_does_not_change_the_output(trained, csv_input, tmp_path):
     np.testing.assert_allclose(
         a.column("probability").to_numpy(), b.column("probability").to_numpy(), atol=1e-14
     )
-    assert (tmp_path / "a.rejects.csv").read_bytes() == (tmp_path / "b.rejects.csv").read_bytes()
+    assert (tmp_path / "a.csv.rejects.csv").read_bytes() == (
+        tmp_path / "b.csv.rejects.csv"
+    ).read_bytes()
 
 
 def test_parquet_in_and_out_give_the_same_scores(trained, table, tmp_path):
@@ -123,7 +133,7 @@ def test_parquet_in_and_out_give_the_same_scores(trained, table, tmp_path):
     X = np.column_stack([table.column(c).to_numpy() for c in FEATURES])
     expected = trained.model.pipeline.predict_proba(X)[:, 1]
     np.testing.assert_allclose(result.column("probability").to_numpy(), expected, atol=1e-12)
-    assert (tmp_path / "scores.rejects.csv").read_text() == '"row","id","reason"\n'
+    assert not (tmp_path / "scores.parquet.rejects.csv").exists()  # no rejects, no file
 
 
 def test_stdin_to_stdout(trained, csv_input, tmp_path):
@@ -146,7 +156,10 @@ def test_stdin_to_stdout(trained, csv_input, tmp_path):
     )
     assert done.returncode == 0, done.stderr.decode()
     lines = done.stdout.decode().splitlines()
-    assert lines[0] == '"id","prediction","prediction_label","probability","model_version"'
+    assert lines[0] == (
+        '"row","id","prediction","prediction_label","probability","confidence","warnings",'
+        '"model_version"'
+    )
     assert len(lines) == 1 + N_ROWS - len(BAD)
     assert (tmp_path / "bcml-rejects.csv").read_text().count("\n") == 1 + len(BAD)
     assert b"4 rejected" in done.stderr
@@ -199,8 +212,19 @@ def test_every_model_source_gives_the_same_scores(trained, csv_input, tmp_path, 
     out = tmp_path / "other.csv"
     args = ["--input", str(csv_input), "--output", str(out), "--model", model]
     assert predict(trained, *args, "--tracking-uri", trained.tracking_uri) == 0
-    assert out.read_bytes() == reference.read_bytes()
     err = capsys.readouterr().err
+    if kind == "mlflow":  # a bare MLflow model carries no envelope: never "high" confidence
+        assert "envelope:   none recorded for this model" in err
+        text = pcsv.ConvertOptions(column_types={"warnings": pa.string()})
+        other, ref = (pcsv.read_csv(p, convert_options=text) for p in (out, reference))
+        judged = ["confidence", "warnings"]
+        assert other.drop_columns(judged).equals(ref.drop_columns(judged))
+        assert set(other.column("warnings").to_pylist()) == {""}  # nothing to compare with
+        assert "high" in ref.column("confidence").to_pylist()
+        assert set(other.column("confidence").to_pylist()) <= {"low", "medium"}
+    else:  # the registry model's envelope comes from its training run's run_summary.json
+        assert out.read_bytes() == reference.read_bytes()
+        assert "envelope:   none recorded" not in err
     assert f"run {trained.model.run_id}, threshold 0.5" in err
     if kind == "registry":
         assert "models:/breast-cancer-classifier@champion" in err

@@ -1,12 +1,15 @@
 """`bcml predict --engine spark` in local mode, compared row by row with the local engine.
 
 One SparkSession serves the whole module (JVM start-up dominates); `run_spark_predict` reuses
-an active session and leaves it running.
+an active session and leaves it running. Spark needs Java 17: without a ``java`` (on the PATH or
+under JAVA_HOME) these tests are skipped, and say so; CI installs it.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +23,31 @@ from breast_cancer_ml.cli import main
 
 from .conftest import Trained
 
-pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
-BAD = {3: ("radius_mean", "x1"), 1_234: ("area_se", ""), 4_000: ("texture_worst", "-2")}
+def _java() -> str | None:
+    """The ``java`` pyspark would start: JAVA_HOME's, else the one on the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(Path(home) / "bin" / "java", os.X_OK):
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.spark,
+    pytest.mark.skipif(
+        _java() is None,
+        reason="the Spark engine needs Java 17 and no java was found (PATH, JAVA_HOME): "
+        "apt-get install openjdk-17-jre-headless",
+    ),
+]
+
+BAD = {
+    3: ("radius_mean", "x1"),
+    1_234: ("area_se", ""),
+    2_500: ("area_mean", "1e308"),  # beyond the hard bound: rejected, never a NaN
+    4_000: ("texture_worst", "-2"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +97,11 @@ def bcml(trained: Trained, *args: str) -> int:
 
 def assert_same_scores(local: pa.Table, distributed: pa.Table) -> None:
     assert distributed.column_names == local.column_names
-    for name in ("id", "prediction", "prediction_label", "model_version"):
+    for name in ("row", "id", "prediction", "prediction_label", "confidence", "model_version"):
         assert distributed.column(name).to_pylist() == local.column(name).to_pylist(), name
+    # an all-empty CSV column reads back as nulls
+    warnings = [w or "" for w in distributed.column("warnings").to_pylist()]
+    assert warnings == [w or "" for w in local.column("warnings").to_pylist()]
     np.testing.assert_allclose(
         distributed.column("probability").to_numpy(),
         local.column("probability").to_numpy(),
@@ -101,7 +129,7 @@ def test_spark_matches_the_local_engine_row_by_row(spark, trained, csv_input, tm
     err = capsys.readouterr().err
     n_partitions = int(err.split("spark:")[1].split(",")[1].split()[0])
     assert n_partitions > 1, err  # row numbers and order hold across partitions
-    assert "5,000 read, 4,997 scored, 3 rejected" in err
+    assert "5,000 read, 4,996 scored, 4 rejected" in err
 
     local = pcsv.read_csv(
         tmp_path / "local.csv",
@@ -109,10 +137,10 @@ def test_spark_matches_the_local_engine_row_by_row(spark, trained, csv_input, tm
     )
     assert_same_scores(local, spark_parts(out, "parquet"))
 
-    local_rejects = list(csv.DictReader((tmp_path / "local.rejects.csv").open()))
+    local_rejects = list(csv.DictReader((tmp_path / "local.csv.rejects.csv").open()))
     spark_rejects = [
         row
-        for part in sorted((tmp_path / "spark.rejects").glob("part-*.csv"))
+        for part in sorted((tmp_path / "spark.parquet.rejects.csv").glob("part-*.csv"))
         for row in csv.DictReader(part.open())
     ]
     assert spark_rejects == local_rejects
@@ -140,7 +168,18 @@ def test_spark_reads_a_folder_of_parquet_parts(spark, trained, tmp_path, capsys)
     out = tmp_path / "scores.csv"
     code = bcml(trained, "--engine", "spark", "--input", str(folder), "--output", str(out))
     assert code == 0
-    assert "3,000 read, 3,000 scored, 0 rejected" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "3,000 read, 3,000 scored, 0 rejected" in err
+    assert err.strip().splitlines()[-1] == "NOT scored: none (no reject file written)"
+    assert not (tmp_path / "scores.csv.rejects.csv").exists()
+    # a reject folder left by an earlier run would describe another input: it goes
+    stale = tmp_path / "scores.csv.rejects.csv"
+    stale.mkdir()
+    (stale / "part-00000-old.csv").write_text("row,id,reason\n7,7,radius_mean: missing\n")
+    (stale / "_SUCCESS").write_text("")
+    assert bcml(trained, "--engine", "spark", "--input", str(folder), "--output", str(out)) == 0
+    assert f"removed {stale} left by an earlier run" in capsys.readouterr().err
+    assert not stale.exists()
     local = pq.read_table(tmp_path / "local.parquet").sort_by("id")
     assert_same_scores(local, spark_parts(out, "csv").sort_by("id"))
 
@@ -154,4 +193,16 @@ def test_spark_strict_stops_with_exit_2_and_writes_nothing(
     )
     assert code == 2
     assert "row 4 (id '4') is invalid: radius_mean: not a number" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spark_max_rejects_stops_with_exit_2_and_writes_nothing(
+    spark, trained, csv_input, tmp_path, capsys
+):
+    out = tmp_path / "scores.parquet"
+    args = ["--engine", "spark", "--input", str(csv_input), "--output", str(out)]
+    assert bcml(trained, *args, "--max-rejects", "3") == 2
+    err = capsys.readouterr().err
+    assert "4 invalid row(s), more than --max-rejects 3; nothing written" in err
+    assert "The first: row 4 (id '4'): radius_mean: not a number" in err
     assert list(tmp_path.iterdir()) == []

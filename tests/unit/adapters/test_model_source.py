@@ -57,6 +57,7 @@ def test_default_is_the_verified_latest_model(models_dir):
     assert model.run_id == RUN_ID
     assert model.threshold == 0.3
     assert model.folder == (models_dir / "history" / RUN_ID).resolve()
+    assert model.envelope == Envelope.from_training(load_dataset(BUNDLED_DATA).X)
 
 
 def test_a_promoted_folder_or_a_models_dir_is_verified(models_dir):
@@ -73,6 +74,7 @@ def test_a_bare_mlflow_model_dir_loads_through_the_trusted_loader(mlflow_dir):
     assert model.run_id == RUN_ID
     assert model.threshold == 0.5
     assert model.metadata["verified"] is False
+    assert model.envelope is None  # nothing recorded: no case is known to be in distribution
     X = load_dataset(BUNDLED_DATA).X[:5]
     np.testing.assert_allclose(model.proba(X), model.pipeline.predict_proba(X)[:, 1], atol=1e-12)
 
@@ -103,3 +105,20 @@ def test_missing_or_unrecognised_folders_say_what_is_expected(tmp_path):
 def test_malformed_registry_uri_is_refused_before_mlflow():
     with pytest.raises(ModelStoreError, match="expected models:/<name>@<alias>"):
         load_scoring_model("models:/a/b/c", Path("unused"))
+
+
+def test_a_registry_models_run_summary_gives_its_threshold_and_envelope_or_refuses_it():
+    # what load_registry_model reads from the training run's run_summary.json
+    from breast_cancer_ml.adapters.model_source import _envelope, _threshold
+    from breast_cancer_ml.errors import BadMetadataError
+
+    envelope = Envelope.from_training(load_dataset(BUNDLED_DATA).X)
+    summary = {"threshold": 0.35, "envelope": envelope.as_dict()}
+    assert _threshold(summary) == 0.35
+    assert _envelope(summary) == envelope
+    assert _threshold({}) is None
+    assert _envelope({}) is None  # a run trained before envelopes: none, never "high"
+    assert _envelope({"envelope": {"bounds": {"radius_mean": [0, 1]}}}) is None
+    for bad in (1.5, 0, float("nan"), "0.5", True):
+        with pytest.raises(BadMetadataError, match="expected a number in \\(0, 1\\]"):
+            _threshold({"threshold": bad})

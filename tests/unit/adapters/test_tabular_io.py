@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +13,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from breast_cancer_ml.adapters import tabular_io
 from breast_cancer_ml.adapters.tabular_io import (
+    MAX_RECORD_BYTES,
     REJECT_SCHEMA,
     AtomicTableWriter,
+    first_long_line,
     open_reader,
-    partial_path,
     resolve_layout,
     table_format,
 )
@@ -117,7 +123,7 @@ def test_csv_line_with_wrong_field_count_is_named(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with (
         open_reader(str(path), chunk_size=100) as reader,
-        pytest.raises(DataValidationError, match=r"line 4 has 29 field\(s\); the header has 30"),
+        pytest.raises(DataValidationError, match=r"row 3 has 29 field\(s\); the header has 30"),
     ):
         list(reader)
 
@@ -197,11 +203,13 @@ def test_writer_commits_by_rename_and_leaves_nothing_partial(tmp_path, name):
     target = tmp_path / "sub" / name
     with AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
         writer.write(_batch(3))
-        assert partial_path(target).exists()
+        (partial,) = target.parent.glob(f"{name}.*.partial")
+        assert stat.S_IMODE(partial.stat().st_mode) == 0o600  # patient data: owner only
         assert not target.exists()
         writer.commit()
     assert target.exists()
-    assert not partial_path(target).exists()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert list(target.parent.iterdir()) == [target]
     if name.endswith(".parquet"):
         assert pq.read_table(target).num_rows == 3
     elif name.endswith(".gz"):
@@ -270,3 +278,108 @@ def test_columns_with_nulls_or_other_types_are_left_to_the_general_conversion(
     out = np.zeros(3)
     assert not tabular_io._copy_floats(column, out)
     assert (out == 0).all()
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_line_longer_than_1_mib_stops_the_read_with_its_row(tmp_path, gz):
+    path = write_csv(tmp_path / "in.csv", _rows(3), list(FEATURES))
+    lines = path.read_bytes().splitlines(keepends=True)
+    long_line = b"1," * (MAX_RECORD_BYTES // 2 + 1) + b"\n"
+    data = b"".join([*lines[:3], long_line, lines[3]])
+    if gz:
+        path = tmp_path / "in.csv.gz"
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    with (
+        open_reader(str(path), chunk_size=100) as reader,
+        pytest.raises(DataValidationError, match=r"row 3 is longer than 1 MiB \(1,048,576 bytes"),
+    ):
+        list(reader)
+
+
+def test_a_line_of_exactly_1_mib_is_read(tmp_path):
+    path = write_csv(tmp_path / "in.csv", _rows(2), list(FEATURES))
+    first, second = path.read_bytes().splitlines(keepends=True)[1:]
+    padded = first.rstrip(b"\n") + b" " * (MAX_RECORD_BYTES - len(first) + 1) + b"\n"
+    assert len(padded) == MAX_RECORD_BYTES + 1
+    path.write_bytes(b",".join(f.encode() for f in FEATURES) + b"\n" + padded + second)
+    with open_reader(str(path), chunk_size=100) as reader:
+        assert sum(c.n_rows for c in reader) == 2
+
+
+def test_a_header_without_a_newline_is_not_read_past_1_mib(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"a" * (3 * MAX_RECORD_BYTES))
+    with pytest.raises(DataValidationError, match=r"the header \(line 1\) is longer than 1 MiB"):
+        open_reader(str(path), 100)
+
+
+def test_a_malformed_header_is_a_clear_error(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('id,"radius_mean\n1,2\n')
+    with pytest.raises(DataValidationError, match=r"the header \(line 1\) is not a valid CSV row"):
+        open_reader(str(path), 100)
+
+
+def test_a_nul_byte_in_a_data_row_is_a_clear_error(tmp_path):
+    path = write_csv(tmp_path / "in.csv", _rows(3), list(FEATURES))
+    data = path.read_bytes().replace(b"\n", b"\n\x00,,", 2)
+    path.write_bytes(data)
+    with open_reader(str(path), 100) as reader, pytest.raises(DataValidationError, match="row"):
+        list(reader)
+
+
+def _first_long_line_by_hand(block: bytes, limit: int) -> int | None:
+    start = 0
+    for line in block.split(b"\n"):
+        if len(line) > limit:
+            return start
+        start += len(line) + 1
+    return None
+
+
+@given(st.lists(st.integers(0, 40), max_size=30), st.integers(1, 30))
+def test_first_long_line_finds_what_a_line_by_line_scan_finds(lengths, limit):
+    block = b"".join(b"x" * n + b"\n" for n in lengths)
+    assert first_long_line(block, limit) == _first_long_line_by_hand(block, limit)
+
+
+def test_held_stdout_gets_nothing_until_commit(tmp_path, monkeypatch):
+    captured = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(captured))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    with AtomicTableWriter("-", REJECT_SCHEMA, hold=True) as writer:
+        writer.write(_batch(2))
+        (held,) = tmp_path.glob("bcml-stdout.*.partial")
+        assert stat.S_IMODE(held.stat().st_mode) == 0o600
+        assert captured.getvalue() == b""
+        writer.commit()
+    assert captured.getvalue().decode().splitlines()[0] == '"row","id","reason"'
+    assert list(tmp_path.iterdir()) == []
+
+    with AtomicTableWriter("-", REJECT_SCHEMA, hold=True) as writer:
+        writer.write(_batch(2))
+        # left without commit (a --strict failure): nothing reaches stdout
+    assert captured.getvalue().decode().count("\n") == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("column", [0, 1])
+def test_bytes_that_are_not_utf8_are_a_clear_error_naming_the_row(tmp_path, column):
+    path = write_csv(
+        tmp_path / "in.csv", [[i, *r] for i, r in enumerate(_rows(3))], ["id", *FEATURES]
+    )
+    lines = path.read_bytes().split(b"\n")
+    cells = lines[2].split(b",")
+    cells[column] = b"\xff" + cells[column]
+    lines[2] = b",".join(cells)
+    path.write_bytes(b"\n".join(lines))
+    with (
+        open_reader(str(path), chunk_size=100) as reader,
+        pytest.raises(DataValidationError, match=r"row 2 is not UTF-8 text \(byte 0xff\)"),
+    ):
+        list(reader)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.domain.batch import row_reasons, score_rows
-from breast_cancer_ml.domain.models import build_pipeline
-from breast_cancer_ml.domain.scoring import proba_function
+from breast_cancer_ml.domain.contract import HARD_MAX, Envelope, invalid_rows
+from breast_cancer_ml.domain.models import ESTIMATOR_STEP, build_pipeline
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.domain.scoring import (
+    CONFIDENCE_LEVELS,
+    confidence,
+    confidence_index,
+    proba_function,
+)
 from breast_cancer_ml.settings import BUNDLED_DATA
 
 
@@ -16,6 +26,13 @@ from breast_cancer_ml.settings import BUNDLED_DATA
 def fitted():
     data = load_dataset(BUNDLED_DATA)
     return build_pipeline("logreg", 0).fit(data.X, data.y), data.X
+
+
+@pytest.fixture(scope="module")
+def forest():
+    data = load_dataset(BUNDLED_DATA)
+    small = {f"{ESTIMATOR_STEP}__n_estimators": 10}
+    return build_pipeline("random_forest", 0).set_params(**small).fit(data.X, data.y)
 
 
 def test_valid_rows_match_predict_proba_and_threshold(fitted):
@@ -47,8 +64,8 @@ def test_invalid_rows_are_rejected_with_every_reason(fitted):
     assert result.rejected.tolist() == [1, 2, 4]
     assert result.reasons == [
         "radius_mean: not a number",
-        "area_mean: missing or NaN; compactness_mean: negative (-1.5)",
-        "fractal_dimension_worst: infinite",
+        "area_mean: missing | compactness_mean: -1.5 is negative; measurements are >= 0",
+        "fractal_dimension_worst: inf is not a finite number",
     ]
     assert result.valid.tolist() == [True, False, False, True, False, True]
     expected = pipeline.predict_proba(X[[0, 3, 5]])[:, 1]
@@ -72,7 +89,10 @@ def test_all_rows_invalid_scores_nothing(fitted):
     result = score_rows(proba_function(pipeline), bad)
     assert result.n_scored == 0
     assert result.rejected.tolist() == [0, 1, 2]
-    assert all(r.startswith("radius_mean: negative (-1.0); texture_mean") for r in result.reasons)
+    assert all(
+        r.startswith("radius_mean: -1 is negative; measurements are >= 0 | texture_mean")
+        for r in result.reasons
+    )
 
 
 def test_records_keep_input_order_and_ids(fitted):
@@ -83,7 +103,15 @@ def test_records_keep_input_order_and_ids(fitted):
     records = result.records(ids=["a", "b", "c"])
     assert [r["id"] for r in records] == ["a", "b", "c"]
     assert records[1] == {"id": "b", "error": "perimeter_mean: missing or not a number"}
-    assert set(records[0]) == {"id", "prediction", "prediction_label", "probability", "confidence"}
+    assert set(records[0]) == {
+        "id",
+        "prediction",
+        "prediction_label",
+        "probability",
+        "confidence",
+        "in_distribution",
+        "warnings",
+    }
     assert records[2]["probability"] == pytest.approx(pipeline.predict_proba(X[2:3])[0, 1])
     assert "id" not in result.records()[0]
     with pytest.raises(ValueError, match="2 ids for 3 rows"):
@@ -116,8 +144,123 @@ def test_features_from_json_like_records(fitted):
     result = score_rows(proba_function(pipeline), values, 0.5, not_numeric)
     assert result.reasons == [
         "radius_mean: not a number",
-        "texture_mean: missing or NaN",
-        "area_mean: missing or NaN",
+        "texture_mean: missing",
+        "area_mean: missing",
         "symmetry_mean: not a number",
     ]
     assert result.rejected.tolist() == [1, 2, 3, 4]
+
+
+def test_a_row_of_1e308_is_rejected_naming_every_feature_never_scored(fitted, forest):
+    pipeline, X = fitted
+    rows = np.vstack([X[:1], np.full((1, 30), 1e308)])
+    for model in (pipeline, forest):
+        result = score_rows(proba_function(model), rows)
+        assert result.rejected.tolist() == [1]
+        assert result.n_scored == 1
+        parts = result.reasons[0].split(" | ")
+        assert [p.split(":")[0] for p in parts] == list(FEATURES)
+        assert parts[0] == (
+            "radius_mean: 1e+308 is above the hard bound 30000, which no real measurement "
+            "exceeds; check the unit and the column"
+        )
+
+
+def test_a_value_just_above_its_hard_bound_is_rejected_and_at_the_bound_is_scored(fitted):
+    pipeline, X = fitted
+    rows = np.vstack([X[:1], X[:1]])
+    j = FEATURES.index("smoothness_mean")
+    rows[0, j] = HARD_MAX[j]
+    rows[1, j] = np.nextafter(HARD_MAX[j], np.inf)
+    result = score_rows(proba_function(pipeline), rows)
+    assert result.rejected.tolist() == [1]
+    assert "smoothness_mean" in result.reasons[0] and "above the hard bound" in result.reasons[0]
+
+
+def test_rows_outside_the_envelope_are_scored_flagged_and_never_high(fitted):
+    pipeline, X = fitted
+    envelope = Envelope.from_training(X)
+    rows = X[:3].copy()
+    j = FEATURES.index("smoothness_mean")
+    rows[1, j] = 50.0  # far above the data (~0.05-0.16), below the hard bound 200
+    rows[2, 0] = 0.0
+    result = score_rows(proba_function(pipeline), rows, 0.5, envelope=envelope)
+    assert result.n_scored == 3
+    assert result.in_distribution.tolist() == [True, False, False]
+    assert result.n_out_of_envelope == 2
+    assert result.warnings() == {1: ["smoothness_mean"], 2: ["radius_mean"]}
+    levels = [CONFIDENCE_LEVELS[i] for i in result.confidence]
+    assert levels[0] == confidence(float(result.scored.probability[0]))
+    assert levels[1:] == ["low", "low"]
+    records = result.records()
+    assert records[1]["warnings"] == ["smoothness_mean"]
+    assert records[1]["in_distribution"] is False
+    assert records[1]["confidence"] == "low"
+    assert records[0]["warnings"] == []
+
+
+def test_without_an_envelope_no_row_is_in_distribution_and_none_is_high(fitted):
+    pipeline, X = fitted
+    result = score_rows(proba_function(pipeline), X)
+    assert result.outside is None
+    assert not result.in_distribution.any()
+    assert result.n_out_of_envelope == 0
+    assert result.warnings() == {}
+    assert "high" not in {CONFIDENCE_LEVELS[i] for i in result.confidence}
+    with_envelope = score_rows(proba_function(pipeline), X, envelope=Envelope.from_training(X))
+    assert "high" in {CONFIDENCE_LEVELS[i] for i in with_envelope.confidence}
+
+
+# any float64, with the special values and the bounds' neighbourhood drawn often
+_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, *HARD_MAX.tolist()]),
+    st.floats(0, 30),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(X=arrays(np.float64, st.tuples(st.integers(1, 8), st.just(30)), elements=_values))
+def test_no_input_gives_a_non_finite_probability(fitted, forest, X):
+    pipeline, _ = fitted
+    for model in (pipeline, forest):
+        result = score_rows(proba_function(model), X, 0.5)
+        p = result.scored.probability
+        assert np.isfinite(p).all()
+        assert ((p >= 0) & (p <= 1)).all()
+        np.testing.assert_array_equal(~result.valid, invalid_rows(X))
+        assert result.n_scored + len(result.reasons) == X.shape[0]
+        assert all(result.reasons)
+
+
+@given(
+    p=arrays(np.float64, st.integers(0, 20), elements=st.floats(0, 1)),
+    known=st.booleans(),
+)
+def test_confidence_index_is_confidence_row_by_row(p, known):
+    flags = np.full(p.shape, known)
+    levels = [CONFIDENCE_LEVELS[i] for i in confidence_index(p, flags)]
+    assert levels == [confidence(float(v), known) for v in p]
+
+
+def test_confidence_index_at_the_level_boundaries():
+    p = np.array([0.2, 0.4, 0.5, 0.6, 0.8, np.nextafter(0.2, 1), np.nextafter(0.8, 0)])
+    levels = [CONFIDENCE_LEVELS[i] for i in confidence_index(p, np.ones(7, dtype=bool))]
+    assert levels == ["high", "medium", "low", "medium", "high", "medium", "medium"]
+
+
+def test_warning_texts_name_each_rows_features_in_feature_order(fitted):
+    pipeline, X = fitted
+    envelope = Envelope.from_training(X)
+    rows = np.repeat(X[:1], 5, axis=0)
+    rows[1, [FEATURES.index("smoothness_mean"), 0]] = [50.0, 0.0]
+    rows[3, [FEATURES.index("smoothness_mean"), 0]] = [50.0, 0.0]  # the same combination
+    rows[4, FEATURES.index("fractal_dimension_worst")] = 9.0
+    result = score_rows(proba_function(pipeline), rows, envelope=envelope)
+    positions, texts = result.warning_texts()
+    assert positions.tolist() == [1, 3, 4]
+    assert texts == [
+        "radius_mean;smoothness_mean",
+        "radius_mean;smoothness_mean",
+        "fractal_dimension_worst",
+    ]
