@@ -10,6 +10,12 @@ concurrency it runs ``--warmup`` seconds, then ``--seconds`` measured. Cold star
 launch to the first 200 answer to a prediction request (median of ``--cold-starts`` launches).
 
     .venv/bin/python benchmarks/bench_serve.py [--seconds 5] [--json results.json]
+        [--baseline REV] [--report docs/benchmarks/serve.md]
+
+``--baseline REV`` adds ``bcml serve`` as it was at git revision REV (its ``src/`` exported with
+``git archive`` and run with this venv), serving the same model, so a change's cost is measured
+side by side with the code before it, in the same run. ``--report`` writes the tables and the
+targets as Markdown (the numbers in ``docs/`` come from here, never typed by hand).
 
 Needs ``make run`` first (a promoted model) and the dev environment (mlflow).
 """
@@ -247,6 +253,25 @@ def summarize(runs: list[_Run]) -> dict[str, Any]:
     }
 
 
+def export_source(rev: str) -> Path:
+    """``src/`` of git revision ``rev``, exported once under build/ (reused on the next run)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    dest = ROOT / "build" / "bench-baseline" / commit
+    if not (dest / "src").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "src"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / "src"
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -273,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--skip-mlflow", action="store_true", help="bcml and bare ASGI only")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--baseline", help="git revision whose bcml serve is measured too")
+    parser.add_argument("--report", type=Path, help="write the results as Markdown here")
     args = parser.parse_args(argv)
     if not (args.models_dir / "latest").exists():
         print(f"{args.models_dir}/latest does not exist: run `make run` first", file=sys.stderr)
@@ -321,6 +348,28 @@ def main(argv: list[str] | None = None) -> int:
             p_bare,
         ),
     ]
+    if args.baseline:
+        p_base = free_port()
+        servers.insert(
+            1,
+            Server(
+                f"bcml serve /predict @ {args.baseline}",
+                [
+                    str(BIN / "python"),
+                    "-m",
+                    "breast_cancer_ml",
+                    "serve",
+                    "--port",
+                    str(p_base),
+                    "--models-dir",
+                    str(args.models_dir),
+                ],
+                "/predict",
+                PREDICT_BODY,
+                p_base,
+                env={**quiet, "PYTHONPATH": str(export_source(args.baseline))},
+            ),
+        )
     if not args.skip_mlflow:
         servers.append(
             Server(
@@ -386,32 +435,50 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
 
-    print(f"\nMachine: {info}\n")
-    print("| target | concurrency | req/s | p50 ms | p99 ms | errors | cold start s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    lines = [f"Machine: {info}", ""]
+    lines += ["| target | concurrency | req/s | p50 ms | p99 ms | errors | cold start s |"]
+    lines += ["|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         cold = f"{r['cold_start_s']:.2f}" if r["cold_start_s"] is not None else ""
-        print(
+        lines.append(
             f"| {r['target']} | {r['concurrency']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['errors']} | {cold} |"
         )
     by = {(r["target"], r["concurrency"]): r for r in results}
-    print("\nTargets (one worker each):")
+    lines += ["", "Targets (one worker each):", ""]
     for c in args.concurrency:
         ours = by[("bcml serve /predict", c)]
         bare = by[("bare ASGI (floor)", c)]
         if ("mlflow models serve", c) in by:
             ratio = ours["rps"] / by[("mlflow models serve", c)]["rps"]
-            print(f"  c={c}: /predict vs mlflow models serve: {ratio:.0f}x (target >= 30x)")
-        print(
-            f"  c={c}: /predict vs bare ASGI floor: {ours['rps'] / bare['rps']:.2f} (target >= 0.5)"
+            lines.append(f"- c={c}: /predict vs mlflow models serve: {ratio:.0f}x (target >= 30x)")
+        lines.append(
+            f"- c={c}: /predict vs bare ASGI floor: {ours['rps'] / bare['rps']:.2f} (target >= 0.5)"
         )
+        base = by.get((f"bcml serve /predict @ {args.baseline}", c))
+        if base is not None:
+            lines.append(
+                f"- c={c}: /predict vs the same at {args.baseline}: "
+                f"{ours['rps'] / base['rps']:.2f} (target >= 0.9); vs the floor then: "
+                f"{base['rps'] / bare['rps']:.2f}"
+            )
         if c >= 32:
-            print(
-                f"  c={c}: p99 /predict vs floor: {ours['p99_ms'] / bare['p99_ms']:.2f}x "
+            lines.append(
+                f"- c={c}: p99 /predict vs floor: {ours['p99_ms'] / bare['p99_ms']:.2f}x "
                 "(target <= 3x)"
             )
-    print(f"  cold start bcml serve: {servers[0].cold_start_s:.2f} s (target < 1 s)")
+    lines.append(f"- cold start bcml serve: {servers[0].cold_start_s:.2f} s (target < 1 s)")
+    print("\n" + "\n".join(lines))
+    if args.report:
+        command = " ".join(["python benchmarks/bench_serve.py", *(argv or sys.argv[1:])])
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(
+            "# Serving benchmark\n\nGenerated by `"
+            + command
+            + "` (do not edit by hand).\n\n"
+            + "\n".join(lines)
+            + "\n"
+        )
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "results": results}, indent=2))
     return 0
