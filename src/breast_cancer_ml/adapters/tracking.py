@@ -34,6 +34,47 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def quiet_mlflow(quiet: bool = True) -> None:
+    """At the default verbosity, MLflow says only warnings: no INFO lines (``Creating initial
+    MLflow database tables...``) and no artifact progress bar, which becomes one long line when
+    stderr is not a terminal. ``quiet=False`` (``-v``) restores MLflow's own INFO level.
+
+    Uses MLflow's public switches: the ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` environment
+    variable (a user's own setting wins) and the level of the ``mlflow`` logger.
+    """
+    import logging
+
+    if quiet:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # if it was imported already
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    else:
+        logging.getLogger("mlflow").setLevel(logging.INFO)
+        logging.getLogger("alembic").setLevel(logging.INFO)
+
+
+@contextlib.contextmanager
+def _registry_notes_silenced() -> Iterator[None]:
+    """``register_model`` prints ``Registered model ... already exists. Creating a new
+    version...`` straight to stderr (not through a logger); when the ``mlflow`` logger is
+    quieter than INFO (:func:`quiet_mlflow`), MLflow's public ``logging_utils.disable_logging``
+    silences that event stream for the call."""
+    import logging
+
+    from mlflow.utils import logging_utils
+
+    quiet = logging.getLogger("mlflow").getEffectiveLevel() > logging.INFO
+    if not quiet or not logging_utils.MLFLOW_LOGGING_STREAM.enabled:
+        yield
+        return
+    logging_utils.disable_logging()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        logging_utils.enable_logging()  # type: ignore[no-untyped-call]
+
+
 def sqlite_path(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (``None`` for servers and in-memory stores)."""
     if not tracking_uri.startswith("sqlite:///"):
@@ -232,7 +273,7 @@ class Tracker:
 
     def register(self, model_uri: str, name: str, run_id: str) -> str:
         """Register ``model_uri`` as a new version of ``name``; return the version."""
-        with self._errors("registering the model"):
+        with self._errors("registering the model"), _registry_notes_silenced():
             version = self._mlflow.register_model(model_uri, name, tags={"run_id": run_id})
         return str(version.version)
 
@@ -299,3 +340,38 @@ def _param_value(value: Any) -> str:
     text = str(value)
     # MLflow params are limited to 6000 characters; ours are short, but never fail a run on it.
     return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def _existing_store(tracking_uri: str) -> None:
+    """Refuse to create a store by merely asking it something (``bcml rollback``)."""
+    db = sqlite_path(tracking_uri)
+    if db is not None and not db.is_file():
+        raise TrackingStoreError(f"MLflow tracking store {tracking_uri}: {db} does not exist.")
+
+
+def alias_version(tracking_uri: str, name: str, alias: str) -> str | None:
+    """The registry version ``name@alias`` points at (``None``: the alias is not set)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    _existing_store(tracking_uri)
+    open_store(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with store_errors(tracking_uri, f"reading the alias {name}@{alias}"):
+        try:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+
+def move_alias(tracking_uri: str, name: str, alias: str, version: str) -> None:
+    """Point ``name@alias`` at ``version``."""
+    from mlflow import MlflowClient
+
+    _existing_store(tracking_uri)
+    open_store(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with store_errors(tracking_uri, f"moving the alias {name}@{alias}"):
+        client.set_registered_model_alias(name, alias, version)
