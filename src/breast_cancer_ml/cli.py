@@ -348,6 +348,7 @@ def _move_alias(args: argparse.Namespace, entry: Any) -> int:
 
 def _cmd_ui(args: argparse.Namespace) -> int:
     import shutil
+    import signal
     import subprocess
 
     from breast_cancer_ml.adapters.tracking import resolve_tracking_uri
@@ -357,7 +358,14 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     cmd = [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     cmd += ["--workers", str(args.workers)]
     print(f"starting: {' '.join(cmd)}", flush=True)
-    proc = subprocess.Popen(cmd)
+    # Its own process group: `mlflow ui` runs the web server as a child of its own, and both
+    # must stop with this command (Ctrl-C or SIGTERM), not linger on the port.
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     address = f"http://{args.host}:{args.port}"
     try:
         if _wait_until_answers(proc, address, args.start_timeout):
@@ -371,9 +379,25 @@ def _cmd_ui(args: argparse.Namespace) -> int:
             )
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=30)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_group(proc)
+
+
+def _stop_group(proc: Any) -> None:
+    """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
+    import signal
+    import subprocess
+
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _wait_until_answers(proc: Any, address: str, timeout: float) -> bool:
