@@ -100,6 +100,7 @@ def test_params_have_exactly_the_documented_names(trained: Trained) -> None:
         "n_features",
     }
     assert params["model_type"] == "LogisticRegression"
+    assert params["lr_penalty"] == "l2"  # the penalty applied, not "deprecated"
     assert params["k_folds"] == "10"
     assert params["random_state"] == "42"
     assert (params["n_samples_train"], params["n_samples_test"], params["n_features"]) == (
