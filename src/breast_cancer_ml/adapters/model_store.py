@@ -338,6 +338,8 @@ def rollback(models_dir: Path, run_id: str | None = None) -> RolledBack:
     with publish_lock(models_dir):
         entries = promoted_history(models_dir)
         previous = next((e for e in entries if e.current), None)
+        if not entries:
+            raise ModelStoreError(f"{history}: no promoted model yet. Run `bcml train` first.")
         if run_id is None:
             chosen = previous_model(entries)
             if chosen is None:

@@ -104,6 +104,11 @@ def test_rollback_without_history_is_a_clear_error(
         model_store.rollback(models)
 
 
+def test_rollback_of_an_empty_store_says_to_train_first(tmp_path: Path) -> None:
+    with pytest.raises(ModelStoreError, match="no promoted model yet"):
+        model_store.rollback(tmp_path / "models")
+
+
 def test_rollback_twice_goes_back_twice(tmp_path: Path, model_dir: Path) -> None:
     """C -> B -> A: the default target was promoted before the current model, not merely
     "the newest that is not current" (which went C -> B -> C)."""
