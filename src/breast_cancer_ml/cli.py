@@ -313,12 +313,34 @@ def _warn_if_alias_differs(args: argparse.Namespace, entry: Any) -> None:
     except TrackingStoreError as exc:
         print(f"note: the registry alias {name}@{alias} was not checked: {exc}", file=sys.stderr)
         return
+    _warn_if_registry_hash_differs(uri, name, version, entry)
     if pointed != version:
         print(
             f"warning: the registry alias {name}@{alias} points to version {pointed or '(none)'}"
             f", but {args.models_dir / 'latest'} is version {version} (run {entry.run_id}). "
             f"Anything serving {name}@{alias} serves another model; move the alias with "
             f"`bcml rollback {entry.run_id} --move-alias`.",
+            file=sys.stderr,
+        )
+
+
+def _warn_if_registry_hash_differs(uri: str, name: str, version: str, entry: Any) -> None:
+    """The registry version's record of the metadata SHA256 must equal the folder's sidecar
+    (both written at promotion); a difference means one of them was changed since."""
+    from breast_cancer_ml.adapters import model_store
+    from breast_cancer_ml.adapters.tracking import version_tag
+    from breast_cancer_ml.errors import BcmlError
+
+    try:
+        recorded = version_tag(uri, name, version, model_store.METADATA_SHA256_TAG)
+        sidecar = model_store.recorded_metadata_sha256(entry.folder)
+    except BcmlError:
+        return  # unreachable store (noted by the caller) or a folder verify() already judged
+    if recorded is not None and recorded != sidecar:
+        print(
+            f"warning: {name} version {version} records another SHA256 of "
+            f"{model_store.METADATA_FILE} ({recorded[:12]}...) than {entry.folder} "
+            f"({sidecar[:12]}...): one of them was changed after promotion.",
             file=sys.stderr,
         )
 

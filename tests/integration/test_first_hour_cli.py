@@ -148,3 +148,20 @@ def test_an_unreachable_registry_is_a_note_not_a_failure(abc: Store, tmp_path: P
     assert "was not checked" in proc.stderr
     assert not (tmp_path / "nowhere").exists()  # asking created no store
     assert (abc.models / "latest").resolve().name == a
+
+
+def test_a_registry_record_that_differs_from_the_sidecar_is_warned_about(abc: Store) -> None:
+    a = abc.runs[0]
+    client = MlflowClient(tracking_uri=abc.uri, registry_uri=abc.uri)
+    version = abc.version_of(a)
+    tag = "promotion_metadata_sha256"
+    good = client.get_model_version(REGISTERED, version).tags[tag]
+    assert good == (abc.models / "history" / a / "promotion_metadata.sha256").read_text().split()[0]
+    client.set_model_version_tag(REGISTERED, version, tag, "0" * 64)
+    try:
+        proc = abc.rollback(a)
+    finally:
+        client.set_model_version_tag(REGISTERED, version, tag, good)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{REGISTERED} version {version} records another SHA256" in proc.stderr
+    assert "records another SHA256" not in abc.rollback(a).stderr

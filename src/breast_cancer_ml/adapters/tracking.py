@@ -375,3 +375,14 @@ def move_alias(tracking_uri: str, name: str, alias: str, version: str) -> None:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     with store_errors(tracking_uri, f"moving the alias {name}@{alias}"):
         client.set_registered_model_alias(name, alias, version)
+
+
+def version_tag(tracking_uri: str, name: str, version: str, key: str) -> str | None:
+    """Tag ``key`` of registry version ``name`` ``version`` (``None``: not set)."""
+    from mlflow import MlflowClient
+
+    _existing_store(tracking_uri)
+    open_store(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with store_errors(tracking_uri, f"reading {name} version {version}"):
+        return client.get_model_version(name, version).tags.get(key)
