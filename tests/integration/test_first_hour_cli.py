@@ -89,6 +89,7 @@ def test_verbose_shows_mlflow_own_lines(tmp_path: Path) -> None:
     proc = bcml("train", "--smoke", "-v", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Creating initial MLflow database tables" in proc.stderr
+    assert "Downloading artifacts" in proc.stderr  # the progress bar the default hides
     assert "run id:" in proc.stdout
 
 
