@@ -68,3 +68,41 @@ def test_a_store_that_cannot_be_opened_is_exit_4_with_a_message(tmp_path: Path) 
     assert "Traceback" not in proc.stderr
     assert f"MLflow tracking store sqlite:///{not_a_db}" in proc.stderr
     assert time.monotonic() - started < 60
+
+
+def test_runs_after_a_start_up_killed_mid_migration_wait_and_never_traceback(
+    tmp_path: Path,
+) -> None:
+    """The first run is killed (-9) while MLflow migrates the new store. The runs after it
+    get the lock in turn: each either finds a usable store (exit 0) or a half-migrated one,
+    which is exit 4 with what to do, never a traceback (where the kill lands varies)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = subprocess.Popen(
+        [BCML, "train", "--smoke", "-v", "--tracking-uri", uri],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert first.stderr is not None
+    for line in first.stderr:  # -v: MLflow says when it starts migrating
+        if "Updating database tables" in line:
+            break
+    first.kill()
+    first.wait()
+    after = [
+        subprocess.Popen(
+            [BCML, "train", "--smoke", "--tracking-uri", uri, "--experiment", f"e{i}"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for proc in after:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 4), err
+        assert "Traceback" not in err
+        if proc.returncode == 4:
+            assert "move the database away and run again" in err
