@@ -35,6 +35,7 @@ def add_settings_arguments(
     """One ``--flag`` per settings field, its help and default taken from the field itself.
 
     Flags default to ``None`` ("not given") so the environment and config file still apply.
+    Help text is escaped for argparse (a ``%`` in a description is printed as it is).
     """
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help="TOML file with any of these settings."
@@ -46,7 +47,7 @@ def add_settings_arguments(
         default = info.default
         shown = "" if default is None else f" (default: {default})"
         env = f"{cls.model_config.get('env_prefix', '')}{name.upper()}"
-        help_text = f"{info.description}{shown} [env {env}]"
+        help_text = f"{info.description}{shown} [env {env}]".replace("%", "%%")
         if _is_bool(info.annotation):
             parser.add_argument(flag, action="store_true", default=None, help=help_text)
         else:
@@ -109,6 +110,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from breast_cancer_ml.settings import TrainSettings
 
     settings = _load(args, TrainSettings)
+    _mlflow_verbosity(args)
     result = run_training(settings)
     summary = result.summary
     metrics = summary["metrics"]
@@ -120,13 +122,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         + (f" x {summary['cv_repeats']} repeats)" if summary.get("cv_repeats", 1) > 1 else ")")
     )
     print(
-        "test:          "
-        + ", ".join(f"{k[5:]} {metrics[k]:.4f}" for k in metrics if k.startswith("test_"))
-    )
-    print(
         f"gate:          {'PASSED' if result.gate.passed else 'FAILED'}: "
         + "; ".join(result.gate.reasons)
     )
+    for line in _test_lines(summary, settings.min_recall):
+        print(line)
     _print_selection(summary)
     if result.promoted:
         reg = summary["registered_model"]
@@ -148,6 +148,48 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_lines(summary: dict[str, Any], min_recall: float) -> list[str]:
+    """The held-out test split, labelled as a report (not a check), each metric with its 95%
+    bootstrap CI; a plain line when its recall is under ``min_recall``."""
+    metrics, ci = summary["metrics"], summary.get("test_ci") or {}
+    parts = []
+    for name in ("recall", "precision", "accuracy", "f1", "roc_auc"):
+        if f"test_{name}" not in metrics:
+            continue
+        part = f"{name} {metrics[f'test_{name}']:.4f}"
+        if isinstance(ci.get(name), dict):
+            part += f" (95% CI {ci[name]['low']:.2f}-{ci[name]['high']:.2f})"
+        parts.append(part)
+    n_malignant = summary.get("n_test_malignant")
+    cases = f"; {n_malignant} malignant cases" if n_malignant is not None else ""
+    lines = [f"test (reported only, not used by the gate{cases}): " + ", ".join(parts)]
+    recall = metrics.get("test_recall")
+    if recall is not None and recall < min_recall:
+        lines.append(
+            f"note:          test recall {recall:.4f} is below min_recall {min_recall:.4f}. The "
+            "gate uses K-fold CV on the training split instead: the test split is small, and "
+            "it stays an unbiased report only if nothing is decided on it."
+        )
+    return lines
+
+
+def _mlflow_verbosity(args: argparse.Namespace) -> None:
+    """Default: MLflow says only warnings (our summary is the output); ``-v``: all of it."""
+    from breast_cancer_ml.adapters.tracking import quiet_mlflow
+
+    quiet_mlflow(quiet=not getattr(args, "verbose", 0))
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="also show MLflow's own messages (database set-up, registry, progress bars).",
+    )
+
+
 def _print_selection(summary: dict[str, Any]) -> None:
     """Threshold and champion/challenger lines of ``bcml train`` (issue 4)."""
     target = summary.get("target_recall")
@@ -159,13 +201,20 @@ def _print_selection(summary: dict[str, Any]) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from breast_cancer_ml.pipelines.compare import markdown_table, run_comparison
+    from breast_cancer_ml.pipelines.compare import (
+        gate_share_notes,
+        markdown_table,
+        run_comparison,
+    )
     from breast_cancer_ml.settings import CompareSettings
 
     settings = _load(args, CompareSettings)
+    _mlflow_verbosity(args)
     result = run_comparison(settings)
     rec = result.recommendation
     print(markdown_table(result.models))
+    for line in gate_share_notes(result.models, settings.min_recall, settings.max_recall_std):
+        print(line)
     verdict = "meets the bar" if rec.meets_bar else "misses the bar: " + "; ".join(rec.missed)
     print(f"recommended:   {rec.model} ({verdict})")
     print(f"ranking:       {' > '.join(rec.ranking)}")
@@ -173,13 +222,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"time:          {result.seconds:.1f} s")
     if settings.report_file is not None:
         print(f"report:        {settings.report_file}")
+    if settings.output_dir is not None:
+        print(f"folder:        {settings.output_dir}")
+        print(f"files:         {', '.join(result.written)}")
+    print(f"artifacts:     {result.artifact_uri}  ({', '.join(result.artifacts)})")
     return 0
 
 
 def _add_compare_parser(sub: Any) -> None:
     from breast_cancer_ml.settings import CompareSettings
 
-    _settings_command(
+    compare = _settings_command(
         sub,
         "compare",
         CompareSettings,
@@ -189,27 +242,203 @@ def _add_compare_parser(sub: Any) -> None:
         "the training split (nested with --tune), log one MLflow parent run with a child run "
         "per model, and recommend one.",
     )
+    _add_verbose(compare)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from breast_cancer_ml.adapters.model_store import rollback
+    from breast_cancer_ml.adapters import model_store
 
-    target = rollback(args.models_dir, args.run_id)
-    print(f"{args.models_dir / 'latest'} -> {target}")
+    if args.list:
+        entries = model_store.promoted_history(args.models_dir)
+        if not entries:
+            print(f"{args.models_dir / model_store.HISTORY}: no promoted model yet.")
+            return 0
+        print("   promoted at                 run id                            registry  model")
+        for e in entries:
+            mark = "*" if e.current else " "
+            version = f"v{e.registry_version}" if e.registry_version else "-"
+            print(
+                f"{mark}  {e.promoted_at or '(unreadable)':<26}  {e.run_id:<32}  "
+                f"{version:<8}  {e.model or '-'}" + ("   <- current" if e.current else "")
+            )
+        current = next((e for e in entries if e.current), None)
+        if current is not None:
+            _warn_if_alias_differs(args, current)
+        return 0
+
+    done = model_store.rollback(args.models_dir, args.run_id)
+    target, previous = done.target, done.previous
+    before = (
+        f"{previous.run_id} (promoted {previous.promoted_at or 'at an unknown time'})"
+        if previous is not None
+        else "no readable model"
+    )
+    print(f"rolled back from {before} to {target.run_id} (promoted {target.promoted_at})")
+    print(f"{args.models_dir / model_store.LATEST} -> {target.folder}")
+    if args.move_alias:
+        return _move_alias(args, target)
+    _warn_if_alias_differs(args, target)
+    return 0
+
+
+def _registry_of(args: argparse.Namespace, entry: Any) -> tuple[str, str, str, str] | None:
+    """(tracking URI, registered name, alias, version) of a promoted model, if registered."""
+    import json
+
+    from breast_cancer_ml.adapters.tracking import resolve_tracking_uri
+
+    reg = entry.registered or {}
+    if not reg.get("name") or not reg.get("version"):
+        return None
+    uri = args.tracking_uri
+    if uri is None:  # the store the model was trained against, as its run summary says
+        try:
+            uri = json.loads((entry.folder / "run_summary.json").read_text()).get("tracking_uri")
+        except (OSError, ValueError, AttributeError):
+            uri = None
+    return resolve_tracking_uri(uri), reg["name"], reg.get("alias") or "champion", reg["version"]
+
+
+def _warn_if_alias_differs(args: argparse.Namespace, entry: Any) -> None:
+    """Warn when the registry alias points at another version than ``models/latest``. An
+    unreachable store is a note, not a failure: the rollback itself is local."""
+    from breast_cancer_ml.adapters.tracking import alias_version
+    from breast_cancer_ml.errors import TrackingStoreError
+
+    where = _registry_of(args, entry)
+    if where is None:
+        return
+    uri, name, alias, version = where
+    try:
+        pointed = alias_version(uri, name, alias)
+    except TrackingStoreError as exc:
+        print(f"note: the registry alias {name}@{alias} was not checked: {exc}", file=sys.stderr)
+        return
+    _warn_if_registry_hash_differs(uri, name, version, entry)
+    if pointed != version:
+        print(
+            f"warning: the registry alias {name}@{alias} points to version {pointed or '(none)'}"
+            f", but {args.models_dir / 'latest'} is version {version} (run {entry.run_id}). "
+            f"Anything serving {name}@{alias} serves another model; move the alias with "
+            f"`bcml rollback {entry.run_id} --move-alias`.",
+            file=sys.stderr,
+        )
+
+
+def _warn_if_registry_hash_differs(uri: str, name: str, version: str, entry: Any) -> None:
+    """The registry version's record of the metadata SHA256 must equal the folder's sidecar
+    (both written at promotion); a difference means one of them was changed since."""
+    from breast_cancer_ml.adapters import model_store
+    from breast_cancer_ml.adapters.tracking import version_tag
+    from breast_cancer_ml.errors import BcmlError
+
+    try:
+        recorded = version_tag(uri, name, version, model_store.METADATA_SHA256_TAG)
+        sidecar = model_store.recorded_metadata_sha256(entry.folder)
+    except BcmlError:
+        return  # unreachable store (noted by the caller) or a folder verify() already judged
+    if recorded is not None and recorded != sidecar:
+        print(
+            f"warning: {name} version {version} records another SHA256 of "
+            f"{model_store.METADATA_FILE} ({recorded[:12]}...) than {entry.folder} "
+            f"({sidecar[:12]}...): one of them was changed after promotion.",
+            file=sys.stderr,
+        )
+
+
+def _move_alias(args: argparse.Namespace, entry: Any) -> int:
+    from breast_cancer_ml.adapters.tracking import move_alias
+    from breast_cancer_ml.errors import TrackingStoreError
+
+    where = _registry_of(args, entry)
+    if where is None:
+        print(
+            f"error: {entry.run_id} has no registry version (it was not registered); "
+            "models/latest was rolled back, the alias was not moved.",
+            file=sys.stderr,
+        )
+        return ConfigError.exit_code
+    uri, name, alias, version = where
+    try:
+        move_alias(uri, name, alias, version)
+    except TrackingStoreError as exc:
+        raise TrackingStoreError(
+            f"models/latest was rolled back, but the alias was not moved: {exc}"
+        ) from None
+    print(f"registry:      {name}@{alias} -> version {version}")
     return 0
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
     import shutil
+    import signal
+    import subprocess
 
     from breast_cancer_ml.adapters.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     cmd = [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
-    print(" ".join(cmd), flush=True)
-    os.execv(exe, cmd)
-    return 0  # pragma: no cover - execv does not return
+    cmd += ["--workers", str(args.workers)]
+    print(f"starting: {' '.join(cmd)}", flush=True)
+    # Its own process group: `mlflow ui` runs the web server as a child of its own, and both
+    # must stop with this command (Ctrl-C or SIGTERM), not linger on the port.
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    address = f"http://{args.host}:{args.port}"
+    try:
+        if _wait_until_answers(proc, address, args.start_timeout):
+            print(f"MLflow UI:     {address}  (Ctrl-C stops it)", flush=True)
+        elif proc.poll() is None:
+            print(
+                f"warning: {address} has not answered after {args.start_timeout:.0f} s; "
+                "still waiting for it.",
+                file=sys.stderr,
+                flush=True,
+            )
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_group(proc)
+
+
+def _stop_group(proc: Any) -> None:
+    """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
+    import signal
+    import subprocess
+
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait_until_answers(proc: Any, address: str, timeout: float) -> bool:
+    """Poll ``address`` until it answers HTTP (True), the server exits or ``timeout`` passes."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(address + "/health", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered, if not with 200
+        except (OSError, ValueError):
+            time.sleep(0.25)
+    return False
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -328,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    _settings_command(
+    train = _settings_command(
         sub,
         "train",
         TrainSettings,
@@ -338,18 +567,67 @@ def build_parser() -> argparse.ArgumentParser:
         "held-out split, log to MLflow and promote the model if the gate passes.",
         skip=("smoke_fraction", "smoke_k_folds"),
     )
+    _add_verbose(train)
 
     _add_compare_parser(sub)
 
-    rollback = sub.add_parser("rollback", help="point models/latest at an earlier promoted model")
-    rollback.add_argument("run_id", nargs="?", help="run id in models/history (default: previous)")
-    rollback.add_argument("--models-dir", type=Path, default=Path("models"))
+    rollback = sub.add_parser(
+        "rollback",
+        help="point models/latest at an earlier promoted model",
+        description="Point models/latest at an earlier promoted model (verified first). "
+        "Default: the newest model promoted before the current one, so two rollbacks go "
+        "C -> B -> A. The registry alias is not moved unless --move-alias is given; a warning "
+        "says when it points elsewhere.",
+    )
+    rollback.add_argument(
+        "run_id", nargs="?", help="run id in models/history (default: the one promoted before)"
+    )
+    rollback.add_argument(
+        "--models-dir", type=Path, default=Path("models"), help="the model store (default: models)"
+    )
+    rollback.add_argument(
+        "--list",
+        action="store_true",
+        help="list every promoted model, newest first; * marks the current one",
+    )
+    rollback.add_argument(
+        "--move-alias",
+        action="store_true",
+        help="also point the registry alias (champion) at the model rolled back to",
+    )
+    rollback.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store of the registry (default: the one the model was "
+        "trained against, from its run_summary.json)",
+    )
     rollback.set_defaults(handler=_cmd_rollback)
 
-    ui = sub.add_parser("ui", help="open the MLflow UI on the tracking store")
-    ui.add_argument("--tracking-uri", default=None)
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    ui = sub.add_parser(
+        "ui",
+        help="open the MLflow UI on the tracking store",
+        description="Start the MLflow UI on the tracking store and print its address once it "
+        "answers.",
+    )
+    ui.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    ui.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server worker processes (default: 1; each one loads all of MLflow)",
+    )
+    ui.add_argument(
+        "--start-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the first answer before warning (default: 120)",
+    )
     ui.set_defaults(handler=_cmd_ui)
     _add_serve_parser(sub)
     _add_deploy_parser(sub)

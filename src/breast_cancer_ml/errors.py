@@ -58,6 +58,12 @@ class BadMetadataError(ModelIntegrityError):
     reason = "bad_metadata"
 
 
+class TrackingStoreError(BcmlError):
+    """The MLflow tracking store or Model Registry cannot be opened, migrated or written."""
+
+    exit_code = 4
+
+
 class ChampionChangedError(ModelStoreError):
     """Another training promoted a model after this one compared itself with the champion."""
 

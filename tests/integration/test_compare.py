@@ -25,13 +25,25 @@ def test_compare_nested_logs_parent_and_children(
         "compare", "--models", "logreg,knn", "--k-folds", "3", "--repeats", "2", "--tune",
         "--inner-k-folds", "3", "--target-recall", "0.97", "--tracking-uri", uri,
         "--report-file", str(report), "--output-dir", str(tmp_path / "out"),
-        "--notes-file", str(notes),
+        "--notes-file", str(notes), "--min-recall", "0.999",
     ]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "| logreg |" in out
     assert "| knn |" in out
     assert "recommended:" in out
+    # where the files went, as train says it
+    assert f"folder:        {tmp_path / 'out'}" in out
+    files = next(ln for ln in out.splitlines() if ln.startswith("files:"))
+    assert "comparison.csv" in files and "folds.csv" in files and "curves.png" in files
+    assert next(ln for ln in out.splitlines() if ln.startswith("artifacts:"))
+    # a gate pass share under 1 is explained: which rule failed, in how many repeats
+    gate_lines = [ln for ln in out.splitlines() if ln.startswith("gate:")]
+    assert any(
+        ln.startswith("gate:          logreg passes in 0 of 2 repeats (share 0.00): ")
+        and "mean recall below min_recall 0.9990 in 2" in ln
+        for ln in gate_lines
+    ), gate_lines
 
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name("breast-cancer-ml-compare")
@@ -45,12 +57,17 @@ def test_compare_nested_logs_parent_and_children(
     for child in children:
         metrics = child.data.metrics
         for name in ("recall", "precision", "specificity", "f1", "roc_auc", "pr_auc", "brier"):
-            assert f"{name}_mean" in metrics
-            assert f"{name}_std" in metrics
+            # the same vocabulary as `bcml train` (cv_recall_mean, ...)
+            assert f"cv_{name}_mean" in metrics
+            assert f"cv_{name}_std" in metrics
+            assert f"{name}_mean" not in metrics
         assert 0 <= metrics["gate_pass_share"] <= 1
         assert metrics["fit_seconds_mean"] > 0
         assert child.data.params["tune"] == "True"
     assert parent.data.params["tune"] == "True"
+    assert {"logreg_cv_recall_mean", "knn_cv_roc_auc_mean", "knn_gate_pass_share"} <= set(
+        parent.data.metrics
+    )
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {
         "comparison.md", "comparison.csv", "folds.csv", "curves.png", "recall_by_fold.png",

@@ -23,6 +23,11 @@ CV_METRICS = {
     f"cv_{m}_{s}" for m in ("accuracy", "precision", "recall", "f1") for s in ("mean", "std")
 }
 TEST_METRICS = {f"test_{m}" for m in ("accuracy", "precision", "recall", "f1", "roc_auc")}
+TEST_CI_METRICS = {
+    f"test_{m}_ci_{end}"
+    for m in ("accuracy", "precision", "recall", "f1")
+    for end in ("low", "high")
+}
 EXPERIMENT = "it-train"
 
 
@@ -95,6 +100,7 @@ def test_params_have_exactly_the_documented_names(trained: Trained) -> None:
         "n_features",
     }
     assert params["model_type"] == "LogisticRegression"
+    assert params["lr_penalty"] == "l2"  # the penalty applied, not "deprecated"
     assert params["k_folds"] == "10"
     assert params["random_state"] == "42"
     assert (params["n_samples_train"], params["n_samples_test"], params["n_features"]) == (
@@ -108,7 +114,7 @@ def test_params_have_exactly_the_documented_names(trained: Trained) -> None:
 def test_metrics_and_promotion_flag(trained: Trained) -> None:
     metrics = trained.run.data.metrics
     # cv_roc_auc_* feeds the champion/challenger rule (selection issue)
-    assert set(metrics) == CV_METRICS | TEST_METRICS | {
+    assert set(metrics) == CV_METRICS | TEST_METRICS | TEST_CI_METRICS | {
         "promoted",
         "cv_roc_auc_mean",
         "cv_roc_auc_std",
@@ -181,6 +187,7 @@ def test_published_model_and_metadata(trained: Trained) -> None:
         "classification_report.txt",
         "run_summary.json",
         "promotion_metadata.json",
+        "promotion_metadata.sha256",
     }
     meta = model_store.verify(latest)  # SHA256 of every model file matches
     assert set(meta["model_sha256"]) >= {"MLmodel", "model.skops", "requirements.txt"}
@@ -195,6 +202,73 @@ def test_published_model_and_metadata(trained: Trained) -> None:
 def test_registry_alias_points_at_the_promoted_run(trained: Trained) -> None:
     mv = trained.client.get_model_version_by_alias("breast-cancer-classifier", "champion")
     assert mv.run_id == trained.run.info.run_id
+
+
+def test_registry_version_tag_holds_the_sha256_of_the_published_metadata(
+    trained: Trained,
+) -> None:
+    mv = trained.client.get_model_version_by_alias("breast-cancer-classifier", "champion")
+    latest = trained.models / "latest"
+    sidecar = (latest / "promotion_metadata.sha256").read_text().split()[0]
+    assert mv.tags["promotion_metadata_sha256"] == sidecar
+    assert sidecar == model_store.sha256_file(latest / "promotion_metadata.json")
+
+
+def test_an_edited_threshold_in_the_published_metadata_is_refused(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """A copy of the published folder whose threshold was lowered by hand: still valid JSON
+    and a valid threshold, but not what was promoted."""
+    import shutil
+
+    from breast_cancer_ml.errors import ModelIntegrityError
+
+    copy = tmp_path / "edited"
+    shutil.copytree((trained.models / "latest").resolve(), copy)
+    path = copy / "promotion_metadata.json"
+    meta = json.loads(path.read_text())
+    meta["threshold"] = 0.01
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True))
+    with pytest.raises(ModelIntegrityError, match="modified after promotion") as info:
+        model_store.load_published(copy)
+    assert info.value.reason == "hash_mismatch"
+
+
+def test_training_runs_are_named_model_seed_and_utc_minute(trained: Trained) -> None:
+    import re
+
+    assert re.fullmatch(r"logreg-seed42-\d{8}-\d{4}", trained.run.info.run_name)
+
+
+def test_test_line_is_reported_only_with_its_confidence_interval(trained: Trained) -> None:
+    m = trained.run.data.metrics
+    line = next(ln for ln in trained.stdout.splitlines() if ln.startswith("test "))
+    assert line.startswith("test (reported only, not used by the gate; 42 malignant cases): ")
+    assert (
+        f"recall {m['test_recall']:.4f} (95% CI "
+        f"{m['test_recall_ci_low']:.2f}-{m['test_recall_ci_high']:.2f})" in line
+    )
+    assert m["test_recall_ci_low"] <= m["test_recall"] <= m["test_recall_ci_high"]
+    summary = json.loads((trained.models / "latest" / "run_summary.json").read_text())
+    assert summary["test_ci"]["recall"] == {
+        "low": m["test_recall_ci_low"],
+        "high": m["test_recall_ci_high"],
+    }
+    assert summary["test_ci"]["n_resamples"] >= 2000
+    assert summary["n_test_malignant"] == 42
+
+
+def test_test_recall_below_min_recall_is_said_plainly(
+    trained: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With min_recall above the test recall (and max std loose), the summary says so and why
+    the gate does not look at it."""
+    test_recall = trained.run.data.metrics["test_recall"]
+    assert train(trained.uri, trained.models, "--min-recall", "0.999") == 0
+    out = capsys.readouterr().out
+    (note,) = [ln for ln in out.splitlines() if ln.startswith("note:")]
+    assert f"test recall {test_recall:.4f} is below min_recall 0.9990" in note
+    assert "K-fold CV on the training split" in note
 
 
 def test_output_says_where_things_are(trained: Trained) -> None:

@@ -6,7 +6,9 @@ Layout under ``models_dir``::
     history/<run_id>/               every promoted model, kept for rollback
         model/                      the MLflow model directory (model.skops, MLmodel, ...)
         confusion_matrix.png, classification_report.txt, run_summary.json
-        promotion_metadata.json     written last; holds the SHA256 of every file in model/
+        promotion_metadata.json     holds the SHA256 of every file in model/
+        promotion_metadata.sha256   written last: the SHA256 of promotion_metadata.json
+                                    (``sha256sum -c`` format), also a registry version tag
     .publish.lock                   serialises publishers (two trainings at once)
 
 A reader opening ``latest/`` sees the old model or the new one, whole, at any instant: the new
@@ -16,6 +18,7 @@ folder is complete (and fsynced) before the symlink swap, and the swap is one re
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
@@ -44,6 +47,9 @@ LATEST = "latest"
 HISTORY = "history"
 MODEL_SUBDIR = "model"
 METADATA_FILE = "promotion_metadata.json"
+METADATA_SIDECAR = "promotion_metadata.sha256"
+#: The registry version tag holding the same SHA256 as the sidecar.
+METADATA_SHA256_TAG = "promotion_metadata_sha256"
 LOCK_FILE = ".publish.lock"
 _STAGING_PREFIX = ".staging-"
 
@@ -154,6 +160,7 @@ def publish(
                 shutil.copy2(artifact, staging / artifact.name)
             full = {**metadata, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
             (staging / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True))
+            seal_metadata(staging)  # last: a folder with a sidecar is complete
             _fsync_tree(staging)
             staging.rename(final)
             _fsync_dir(history)
@@ -164,6 +171,55 @@ def publish(
             before_swap(final)
         _point_latest(models_dir, final)
         return final
+
+
+def seal_metadata(folder: Path) -> str:
+    """Write ``promotion_metadata.sha256`` for ``folder``'s metadata file; return the SHA256."""
+    digest = sha256_file(folder / METADATA_FILE)
+    (folder / METADATA_SIDECAR).write_text(f"{digest}  {METADATA_FILE}\n")
+    return digest
+
+
+def recorded_metadata_sha256(folder: Path) -> str:
+    """The SHA256 of the metadata file as recorded in ``folder``'s sidecar at promotion."""
+    path = folder / METADATA_SIDECAR
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BadMetadataError(
+            f"{path} is missing: the promotion metadata of {folder.name} cannot be checked "
+            "(published by an older version, or altered). Refusing the model; re-promote it "
+            "with `bcml train` or roll back."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadMetadataError(f"{path} cannot be read: {exc}") from None
+    fields = text.split()
+    if len(fields) != 2 or fields[1] != METADATA_FILE or not _is_sha256(fields[0]):
+        raise BadMetadataError(
+            f"{path} is not '<sha256>  {METADATA_FILE}'. Refusing the model; re-promote it "
+            "with `bcml train` or roll back."
+        )
+    return fields[0]
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _check_metadata_seal(folder: Path) -> None:
+    """``promotion_metadata.json`` is the file that was promoted: its SHA256 equals the
+    sidecar's. An edited threshold or envelope is then refused (``hash_mismatch``)."""
+    path = folder / METADATA_FILE
+    if not path.is_file():
+        raise ModelStoreError(f"{path} is missing: {folder} is not a promoted model.")
+    recorded = recorded_metadata_sha256(folder)
+    actual = sha256_file(path)
+    if actual != recorded:
+        raise ModelIntegrityError(
+            f"{path} does not match {METADATA_SIDECAR} (SHA256 {actual[:12]}... != recorded "
+            f"{recorded[:12]}...): the promotion metadata was modified after promotion. "
+            "Refusing to use it; re-promote or roll back."
+        )
 
 
 def _point_latest(models_dir: Path, target: Path) -> None:
@@ -185,30 +241,124 @@ def _remove_stale_staging(history: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def rollback(models_dir: Path, run_id: str | None = None) -> Path:
-    """Point ``latest`` at ``history/<run_id>``, or at the newest model before the current one."""
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One promoted model in ``history/``, as ``bcml rollback --list`` shows it."""
+
+    run_id: str
+    folder: Path
+    promoted_at: str | None  # ISO 8601 UTC; None when the metadata cannot be read
+    registered: dict[str, str] | None  # {"name", "version", "alias"} when registered
+    model: str | None
+    current: bool
+
+    @property
+    def registry_version(self) -> str | None:
+        return None if self.registered is None else self.registered.get("version")
+
+    @property
+    def promoted(self) -> dt.datetime | None:
+        return None if self.promoted_at is None else _instant(self.promoted_at)
+
+
+def _entry(folder: Path, current: Path | None) -> HistoryEntry:
+    try:
+        metadata = read_metadata(folder)
+    except ModelStoreError:
+        metadata = {}
+    registered = metadata.get("registered_model")
+    when = metadata.get("promoted_at")
+    model = metadata.get("model")
+    return HistoryEntry(
+        run_id=folder.name,
+        folder=folder,
+        promoted_at=when if isinstance(when, str) and _instant(when) is not None else None,
+        registered=(
+            {k: str(v) for k, v in registered.items() if v is not None}
+            if isinstance(registered, dict)
+            else None
+        ),
+        model=model if isinstance(model, str) else None,
+        current=current is not None and folder.resolve() == current,
+    )
+
+
+def _instant(iso: str) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def promoted_history(models_dir: Path) -> list[HistoryEntry]:
+    """Every promoted model in ``history/``, newest promotion first (unreadable ones last)."""
+    history = models_dir / HISTORY
+    if not history.is_dir():
+        return []
+    latest = models_dir / LATEST
+    current = latest.resolve() if latest.exists() else None
+    entries = [
+        _entry(d, current)
+        for d in history.iterdir()
+        if d.is_dir() and not d.name.startswith(_STAGING_PREFIX) and (d / METADATA_FILE).exists()
+    ]
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return sorted(entries, key=lambda e: e.promoted or oldest, reverse=True)
+
+
+def previous_model(entries: list[HistoryEntry]) -> HistoryEntry | None:
+    """The newest model promoted strictly before the current one (``None``: there is none).
+
+    Comparing promotion times, not "newest that is not current", is what makes two rollbacks
+    go C -> B -> A rather than C -> B -> C. With no readable current model (a broken or
+    missing ``latest``), the newest readable model is the answer.
+    """
+    current = next((e for e in entries if e.current), None)
+    dated = [(when, e) for e in entries if not e.current and (when := e.promoted) is not None]
+    now = current.promoted if current is not None else None
+    if now is None:
+        return dated[0][1] if dated else None
+    earlier = [e for when, e in dated if when < now]
+    return earlier[0] if earlier else None
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """What a rollback changed: ``latest`` went from ``previous`` to ``target``."""
+
+    previous: HistoryEntry | None
+    target: HistoryEntry
+
+
+def rollback(models_dir: Path, run_id: str | None = None) -> RolledBack:
+    """Point ``latest`` at ``history/<run_id>``, or at the newest model promoted before the
+    current one; the target is verified (files and metadata) first."""
     history = models_dir / HISTORY
     with publish_lock(models_dir):
-        current = resolve_latest(models_dir)
+        entries = promoted_history(models_dir)
+        previous = next((e for e in entries if e.current), None)
+        if not entries:
+            raise ModelStoreError(f"{history}: no promoted model yet. Run `bcml train` first.")
         if run_id is None:
-            candidates = sorted(
-                (
-                    d
-                    for d in history.iterdir()
-                    if d.is_dir() and (d / METADATA_FILE).is_file() and d.resolve() != current
-                ),
-                key=lambda d: read_metadata(d).get("promoted_at", ""),
-            )
-            if not candidates:
-                raise ModelStoreError(f"{history}: no earlier promoted model to roll back to.")
-            target = candidates[-1]
+            chosen = previous_model(entries)
+            if chosen is None:
+                when = f" (promoted {previous.promoted_at})" if previous else ""
+                raise ModelStoreError(
+                    f"{history}: no model was promoted before the current one{when}; nothing "
+                    "to roll back to. `bcml rollback --list` shows them all."
+                )
+            target = chosen.folder
         else:
             target = history / run_id
             if not (target / METADATA_FILE).is_file():
-                raise ModelStoreError(f"{target}: no promoted model with run id {run_id}.")
+                raise ModelStoreError(
+                    f"{target}: no promoted model with run id {run_id}. "
+                    "`bcml rollback --list` shows them all."
+                )
         verify(target)
         _point_latest(models_dir, target)
-        return target
+        return RolledBack(previous=previous, target=_entry(target, target.resolve()))
 
 
 def resolve_latest(models_dir: Path) -> Path:
@@ -235,7 +385,9 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 
 
 def verify(folder: Path) -> dict[str, Any]:
-    """Check every file in ``folder/model`` against the recorded SHA256 sums; return metadata."""
+    """Check the metadata file against its sidecar and every file in ``folder/model`` against
+    the SHA256 sums it records; return the metadata."""
+    _check_metadata_seal(folder)
     metadata = read_metadata(folder)
     expected = metadata.get("model_sha256")
     if not isinstance(expected, dict) or not expected:

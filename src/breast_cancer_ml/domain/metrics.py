@@ -95,3 +95,59 @@ def summarize_folds(per_fold: Iterable[Mapping[str, float]]) -> dict[str, float]
         out[f"{name}_mean"] = float(values.mean())
         out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
     return out
+
+
+#: Metrics :func:`bootstrap_ci` gives an interval for (computed from the confusion counts).
+BOOTSTRAP_METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+def bootstrap_ci(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile-bootstrap confidence intervals of accuracy, precision, recall and F1 of the
+    malignant class on one (test) split.
+
+    ``n_resamples`` resamples of the rows, drawn with replacement by a generator seeded with
+    ``seed`` (the same split and seed give the same interval); the interval is the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled metric. A
+    resample where a metric is undefined (recall without a malignant case, precision with
+    none predicted malignant, F1 with neither) is left out of that metric's interval rather
+    than counted as 0. NaN bounds only when no resample defines the metric.
+    """
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be >= 1")
+    if not 0 < level < 1:
+        raise ValueError("level must be in (0, 1)")
+    t = np.asarray(y_true) == POSITIVE_CLASS
+    p = np.asarray(y_pred) == POSITIVE_CLASS
+    n = len(t)
+    if n == 0 or len(p) != n:
+        raise ValueError("y_true and y_pred must be non-empty and of the same length")
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    rt, rp = t[idx], p[idx]
+    tp = np.sum(rt & rp, axis=1).astype(float)
+    fp = np.sum(~rt & rp, axis=1).astype(float)
+    fn = np.sum(rt & ~rp, axis=1).astype(float)
+    tn = n - tp - fp - fn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = {
+            "accuracy": (tp + tn) / n,
+            "precision": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
+            "recall": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
+            "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan),
+        }
+    tail = (1 - level) / 2 * 100
+    out: dict[str, tuple[float, float]] = {}
+    for name in BOOTSTRAP_METRICS:
+        finite = values[name][~np.isnan(values[name])]
+        if finite.size == 0:
+            out[name] = (math.nan, math.nan)
+            continue
+        low, high = np.percentile(finite, [tail, 100 - tail])
+        out[name] = (float(low), float(high))
+    return out

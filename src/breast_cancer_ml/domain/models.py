@@ -9,6 +9,7 @@ imported when a candidate is built, so ``bcml train`` with the default model sta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +174,27 @@ def build_pipeline(name: str, seed: int) -> Pipeline:
     return get_candidate(name).build(seed)
 
 
+def effective_penalty(params: Mapping[str, Any]) -> str:
+    """The penalty a LogisticRegression applies, from ``C`` and ``l1_ratio``.
+
+    scikit-learn 1.8 deprecated ``penalty`` (``get_params`` then reads ``"deprecated"``): the
+    penalty follows from ``C=inf`` (none) and ``l1_ratio`` (0: l2, 1: l1, between:
+    elasticnet); an explicitly set ``penalty`` is what it says.
+    """
+    explicit = params.get("penalty", "deprecated")
+    if explicit is None:
+        return "none"
+    if explicit != "deprecated":
+        return str(explicit)
+    if math.isinf(float(params.get("C", 1.0))):
+        return "none"
+    ratio = params.get("l1_ratio")
+    ratio = 0.0 if ratio is None else float(ratio)
+    if ratio == 0:
+        return "l2"
+    return "l1" if ratio == 1 else "elasticnet"
+
+
 def estimator_params(pipeline: Pipeline, name: str) -> dict[str, Any]:
     """Every hyperparameter of the pipeline's estimator, prefixed (``lr_C``, ``lr_penalty``...).
 
@@ -183,6 +205,8 @@ def estimator_params(pipeline: Pipeline, name: str) -> dict[str, Any]:
 
     prefix = get_candidate(name).param_prefix
     params = pipeline.named_steps[ESTIMATOR_STEP].get_params(deep=True)
+    if params.get("penalty") == "deprecated":
+        params["penalty"] = effective_penalty(params)
     return {
         f"{prefix}{key}": value
         for key, value in sorted(params.items())

@@ -30,6 +30,33 @@ def gate_pass_share(outcomes: Sequence[FoldOutcome], thresholds: GateThresholds)
     return passed / len(by_repeat)
 
 
+@dataclass(frozen=True)
+class GateFailures:
+    """Why repeats failed the gate: ``low_recall`` repeats had a mean recall under the
+    minimum, ``high_std`` a recall std over the maximum (one repeat can count in both)."""
+
+    repeats: int
+    passed: int
+    low_recall: int
+    high_std: int
+
+
+def gate_failures(outcomes: Sequence[FoldOutcome], thresholds: GateThresholds) -> GateFailures:
+    """Per repeat, which rule of the gate failed (explains a low gate pass share)."""
+    by_repeat: dict[int, list[float]] = {}
+    for o in outcomes:
+        by_repeat.setdefault(o.repeat, []).append(o.metrics["recall"])
+    passed = low = high = 0
+    for recalls in by_repeat.values():
+        values = np.array(recalls)
+        mean = float(values.mean())
+        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        passed += evaluate_gate(mean, std, thresholds).passed
+        low += not mean >= thresholds.min_recall  # NaN counts as a failure
+        high += not std <= thresholds.max_recall_std
+    return GateFailures(len(by_repeat), passed, low, high)
+
+
 def summarize_outcomes(
     outcomes: Sequence[FoldOutcome], thresholds: GateThresholds
 ) -> dict[str, float]:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,8 @@ class ComparisonResult:
     recommendation: Recommendation
     seconds: float
     artifacts: list[str]
+    artifact_uri: str = ""
+    written: list[str] = field(default_factory=list)  # files written outside MLflow
 
 
 #: Settings that do not change the numbers (where they are stored, how progress shows).
@@ -242,7 +244,11 @@ def _track(
                 result.child_run_id = child
                 _log_child(tracker, name, result, settings, tmp)
         tracker.log_metrics(
-            {f"{n}_{k}": r.summary[k] for n, r in results.items() for k in _PARENT_METRICS}
+            {
+                f"{n}_{mlflow_metric_name(k)}": r.summary[k]
+                for n, r in results.items()
+                for k in _PARENT_METRICS
+            }
         )
         paths = write_artifacts(results, y, tmp)
         tracker.log_artifacts(paths)
@@ -258,6 +264,7 @@ def _track(
             recommendation=recommendation,
             seconds=seconds,
             artifacts=[p.name for p in paths],
+            artifact_uri=tracker.artifact_uri(),
         )
         report = tmp / "MODEL_SELECTION.md"
         report.write_text(selection_report(outcome))
@@ -266,12 +273,14 @@ def _track(
         if settings.report_file is not None:
             settings.report_file.parent.mkdir(parents=True, exist_ok=True)
             settings.report_file.write_text(report.read_text())
+            outcome.written.append(str(settings.report_file))
         if settings.output_dir is not None:
             import shutil
 
             settings.output_dir.mkdir(parents=True, exist_ok=True)
             for p in [*paths] if settings.report_file is not None else [*paths, report]:
                 shutil.copy2(p, settings.output_dir / p.name)
+                outcome.written.append(p.name)
     return outcome
 
 
@@ -279,6 +288,40 @@ def _track(
 _WELL_BELOW = 0.05
 
 _PARENT_METRICS = ("recall_mean", "precision_mean", "roc_auc_mean", "gate_pass_share")
+
+_CV_SUMMARY_KEYS = frozenset(f"{m}_{s}" for m in COMPARE_METRICS for s in ("mean", "std"))
+
+
+def mlflow_metric_name(key: str) -> str:
+    """The MLflow name of a summary key: cross-validated metrics carry ``cv_`` as in ``bcml
+    train`` (``cv_recall_mean``); times, thresholds and the gate pass share keep theirs.
+    The report files (comparison.csv, MODEL_SELECTION.md) keep the summary's own keys."""
+    return f"cv_{key}" if key in _CV_SUMMARY_KEYS else key
+
+
+def gate_share_notes(
+    results: Mapping[str, ModelResult], min_recall: float, max_recall_std: float
+) -> list[str]:
+    """One line per model that failed the gate in some repeat, saying which rule failed."""
+    from breast_cancer_ml.domain.promotion import GateThresholds
+    from breast_cancer_ml.domain.selection import gate_failures
+
+    thresholds = GateThresholds(min_recall, max_recall_std)
+    lines = []
+    for name, result in results.items():
+        f = gate_failures(result.outcomes, thresholds)
+        if f.passed == f.repeats:
+            continue
+        rules = []
+        if f.low_recall:
+            rules.append(f"mean recall below min_recall {min_recall:.4f} in {f.low_recall}")
+        if f.high_std:
+            rules.append(f"recall std above max_recall_std {max_recall_std:.4f} in {f.high_std}")
+        lines.append(
+            f"gate:          {name} passes in {f.passed} of {f.repeats} repeats "
+            f"(share {f.passed / f.repeats:.2f}): " + "; ".join(rules)
+        )
+    return lines
 
 
 def _log_child(
@@ -299,7 +342,9 @@ def _log_child(
         params["most_chosen_params"] = result.chosen_params
         params["most_chosen_count"] = f"{result.chosen_count}/{len(result.outcomes)}"
     tracker.log_params(params)
-    tracker.log_metrics({k: v for k, v in result.summary.items() if np.isfinite(v)})
+    tracker.log_metrics(
+        {mlflow_metric_name(k): v for k, v in result.summary.items() if np.isfinite(v)}
+    )
     folds_csv = tmp / f"folds_{name}.csv"
     _write_folds_csv({name: result}, folds_csv)
     tracker.log_artifacts([folds_csv])

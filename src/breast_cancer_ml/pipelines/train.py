@@ -23,7 +23,7 @@ from breast_cancer_ml import __version__
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
-from breast_cancer_ml.domain.metrics import classification_metrics, summarize_folds
+from breast_cancer_ml.domain.metrics import bootstrap_ci, classification_metrics, summarize_folds
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
@@ -33,6 +33,10 @@ from breast_cancer_ml.settings import TrainSettings
 
 if TYPE_CHECKING:
     from breast_cancer_ml.adapters.tracking import Tracker
+
+
+#: Resamples of the test split's bootstrap confidence intervals (seeded with ``--seed``).
+BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,10 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     test_proba = final.predict_proba(split.X_test)[:, 1]
     test_pred = classify(test_proba, threshold)
     test = classification_metrics(split.y_test, test_pred, test_proba)
+    # The test split is a report, never a decision: its uncertainty is shown beside it.
+    test_ci = bootstrap_ci(
+        split.y_test, test_pred, n_resamples=BOOTSTRAP_RESAMPLES, seed=settings.seed
+    )
 
     thresholds = GateThresholds(settings.min_recall, settings.max_recall_std)
     gate = evaluate_gate(cv.summary["recall_mean"], cv.summary["recall_std"], thresholds)
@@ -270,6 +278,8 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     }
     metrics = {f"cv_{k}": v for k, v in cv.summary.items()}
     metrics |= {f"test_{k}": v for k, v in test.items()}
+    for name, (low, high) in test_ci.items():
+        metrics[f"test_{name}_ci_low"], metrics[f"test_{name}_ci_high"] = low, high
 
     if settings.smoke:
         eligible, not_promoted_reason = False, "smoke run: never promoted"
@@ -281,7 +291,18 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     from breast_cancer_ml.pipelines.champion import challenge, fold_spec
 
     spec = fold_spec(dataset.data_version, settings, k_folds)
-    extra: dict[str, Any] = {"fold_spec": spec, "cv_repeats": settings.repeats}
+    extra: dict[str, Any] = {
+        "fold_spec": spec,
+        "cv_repeats": settings.repeats,
+        "n_test_malignant": int(np.sum(split.y_test == 1)),
+        "test_ci": {name: {"low": low, "high": high} for name, (low, high) in test_ci.items()}
+        | {
+            "method": "percentile bootstrap of the test split",
+            "level": 0.95,
+            "n_resamples": BOOTSTRAP_RESAMPLES,
+            "seed": settings.seed,
+        },
+    }
     if eligible:
         verdict = challenge(settings, spec, cv.folds, split.X_train, split.y_train)
         extra["champion_challenger"] = verdict
@@ -317,8 +338,14 @@ def _track_and_promote(settings: TrainSettings, o: Outcome) -> TrainingResult:
             "bcml.model": settings.model,
             "data_path": str(settings.data),
         }
-        with tracker.run(settings.experiment, tags) as run_id:
+        with tracker.run(settings.experiment, tags, run_name=run_name(settings)) as run_id:
             return _log_and_promote(settings, o, tracker, run_id, tmp, cm_png, report_txt, png_done)
+
+
+def run_name(settings: TrainSettings, now: dt.datetime | None = None) -> str:
+    """``<model>-seed<seed>-<yyyymmdd-hhmm>`` (UTC): a name a person can tell apart."""
+    when = now or dt.datetime.now(dt.UTC)
+    return f"{settings.model}-seed{settings.seed}-{when:%Y%m%d-%H%M}"
 
 
 def _log_and_promote(
@@ -428,6 +455,13 @@ def _log_and_promote(
             [cm_png, report_txt, summary_json],
             metadata,
             expected_latest=_beaten_champion(o.extra.get("champion_challenger") or {}),
+        )
+        # the registry keeps its own copy of the metadata's SHA256, to check the folder against
+        tracker.set_version_tag(
+            settings.registered_model_name,
+            version,
+            model_store.METADATA_SHA256_TAG,
+            model_store.recorded_metadata_sha256(published),
         )
         tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
     else:

@@ -88,9 +88,9 @@ def test_second_publish_keeps_the_first_for_rollback(
     model_store.publish(models, "run2", model_dir, [artifact], meta("run2", "2026-01-02"))
     assert model_store.resolve_latest(models).name == "run2"
     assert (models / "history" / "run1" / "promotion_metadata.json").is_file()
-    assert model_store.rollback(models).name == "run1"
+    assert model_store.rollback(models).target.run_id == "run1"
     assert model_store.resolve_latest(models).name == "run1"
-    assert model_store.rollback(models, "run2").name == "run2"
+    assert model_store.rollback(models, "run2").target.run_id == "run2"
     with pytest.raises(ModelStoreError, match="no promoted model with run id nope"):
         model_store.rollback(models, "nope")
 
@@ -100,8 +100,44 @@ def test_rollback_without_history_is_a_clear_error(
 ) -> None:
     models = tmp_path / "models"
     model_store.publish(models, "run1", model_dir, [artifact], meta("run1"))
-    with pytest.raises(ModelStoreError, match="no earlier promoted model"):
+    with pytest.raises(ModelStoreError, match="no model was promoted before the current one"):
         model_store.rollback(models)
+
+
+def test_rollback_of_an_empty_store_says_to_train_first(tmp_path: Path) -> None:
+    with pytest.raises(ModelStoreError, match="no promoted model yet"):
+        model_store.rollback(tmp_path / "models")
+
+
+def test_rollback_twice_goes_back_twice(tmp_path: Path, model_dir: Path) -> None:
+    """C -> B -> A: the default target was promoted before the current model, not merely
+    "the newest that is not current" (which went C -> B -> C)."""
+    models = tmp_path / "models"
+    for run, day in (("A", "01"), ("B", "02"), ("C", "03")):
+        model_store.publish(models, run, model_dir, [], meta(run, f"2026-01-{day}T00:00:00+00:00"))
+    first = model_store.rollback(models)
+    assert (first.previous and first.previous.run_id, first.target.run_id) == ("C", "B")
+    second = model_store.rollback(models)
+    assert (second.previous and second.previous.run_id, second.target.run_id) == ("B", "A")
+    assert second.target.promoted_at == "2026-01-01T00:00:00+00:00"
+    with pytest.raises(ModelStoreError, match="promoted 2026-01-01"):
+        model_store.rollback(models)  # A is the oldest: nothing before it
+    assert model_store.latest_run_id(models) == "A"
+
+
+def test_history_lists_newest_first_and_marks_the_current_one(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    models = tmp_path / "models"
+    assert model_store.promoted_history(models) == []
+    # published out of time order: the listing sorts by promotion time, not by name or mtime
+    for run, day in (("B", "02"), ("C", "03"), ("A", "01")):
+        model_store.publish(models, run, model_dir, [], meta(run, f"2026-01-{day}T00:00:00+00:00"))
+    entries = model_store.promoted_history(models)
+    assert [e.run_id for e in entries] == ["C", "B", "A"]
+    assert [e.current for e in entries] == [False, False, True]
+    # the current model is A, the oldest: nothing was promoted before it
+    assert model_store.previous_model(entries) is None
 
 
 def test_same_run_cannot_be_published_twice(
@@ -373,8 +409,62 @@ def test_metadata_that_is_not_an_object_is_bad_metadata(tmp_path: Path, model_di
     models = tmp_path / "models"
     final = model_store.publish(models, "run1", model_dir, [], meta("run1"))
     (final / model_store.METADATA_FILE).write_text("[1, 2]")
+    model_store.seal_metadata(final)  # as if published so: the seal is not what is under test
     with pytest.raises(BadMetadataError, match="not an object"):
         model_store.load_latest(models)
+
+
+def test_published_folder_has_a_metadata_sidecar_in_sha256sum_format(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    final = model_store.publish(tmp_path / "models", "run1", model_dir, [], meta("run1"))
+    digest = model_store.sha256_file(final / model_store.METADATA_FILE)
+    sidecar = final / model_store.METADATA_SIDECAR
+    assert sidecar.read_text() == f"{digest}  promotion_metadata.json\n"
+    assert model_store.recorded_metadata_sha256(final) == digest
+
+
+def test_an_edited_threshold_is_refused_as_hash_mismatch(tmp_path: Path, model_dir: Path) -> None:
+    """Valid by the schema, but not what was promoted: the sidecar catches it."""
+    models = tmp_path / "models"
+    final = model_store.publish(models, "run1", model_dir, [], meta("run1"))
+    path = final / model_store.METADATA_FILE
+    path.write_text(path.read_text().replace('"threshold": 0.5', '"threshold": 0.05'))
+    assert json.loads(path.read_text())["threshold"] == 0.05
+    with pytest.raises(ModelIntegrityError, match="modified after promotion") as info:
+        model_store.load_latest(models)
+    assert info.value.reason == "hash_mismatch"
+    with pytest.raises(ModelIntegrityError, match="modified after promotion"):
+        model_store.verify(final)
+
+
+@pytest.mark.parametrize("sidecar", [None, "", "abc  promotion_metadata.json\n"])
+def test_a_missing_or_malformed_sidecar_is_bad_metadata(
+    tmp_path: Path, model_dir: Path, sidecar: str | None
+) -> None:
+    models = tmp_path / "models"
+    final = model_store.publish(models, "run1", model_dir, [], meta("run1"))
+    path = final / model_store.METADATA_SIDECAR
+    if sidecar is None:
+        path.unlink()
+    else:
+        path.write_text(sidecar)
+    with pytest.raises(BadMetadataError, match=r"promotion_metadata\.sha256") as info:
+        model_store.load_latest(models)
+    assert info.value.reason == "bad_metadata"
+
+
+def test_rollback_refuses_a_target_whose_metadata_was_edited(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    models = tmp_path / "models"
+    first = model_store.publish(models, "run1", model_dir, [], meta("run1", "2026-01-01"))
+    model_store.publish(models, "run2", model_dir, [], meta("run2", "2026-01-02"))
+    path = first / model_store.METADATA_FILE
+    path.write_text(path.read_text().replace('"threshold": 0.5', '"threshold": 0.9'))
+    with pytest.raises(ModelIntegrityError, match="modified after promotion"):
+        model_store.rollback(models)
+    assert model_store.latest_run_id(models) == "run2"
 
 
 def test_a_loaded_model_carries_its_envelope(tmp_path: Path, model_dir: Path) -> None:

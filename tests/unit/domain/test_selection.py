@@ -76,3 +76,21 @@ def test_misses_are_named() -> None:
 def test_most_chosen_params() -> None:
     folds = [outcome(0, 1, {"c": 1}), outcome(0, 1, {"c": 2}), outcome(1, 1, {"c": 2})]
     assert most_chosen_params(folds) == ({"c": 2}, 2)
+
+
+def test_gate_failures_say_which_rule_failed_in_each_repeat() -> None:
+    """Repeat 0: recalls 0.90, 0.92 (mean 0.91 < 0.95, std 0.014 fine): low recall.
+    Repeat 1: 1.0, 0.9 (mean 0.95 passes, std 0.071 > 0.05): high std.
+    Repeat 2: 0.98, 0.99: passes."""
+    from breast_cancer_ml.domain.selection import gate_failures
+
+    gate = GateThresholds(min_recall=0.95, max_recall_std=0.05)
+    outcomes = [
+        *(outcome(0, r) for r in (0.90, 0.92)),
+        *(outcome(1, r) for r in (1.0, 0.9)),
+        *(outcome(2, r) for r in (0.98, 0.99)),
+    ]
+    f = gate_failures(outcomes, gate)
+    assert (f.repeats, f.passed, f.low_recall, f.high_std) == (3, 1, 1, 1)
+    one_fold = gate_failures([outcome(0, 1.0)], gate)  # no std from one fold: not passed
+    assert (one_fold.passed, one_fold.low_recall, one_fold.high_std) == (0, 0, 1)
