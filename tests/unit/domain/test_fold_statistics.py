@@ -1,0 +1,67 @@
+"""Per-fold metrics and their summaries: each metric's value on a hand-checkable case, and the
+sample std of two folds is a number (one fold is the only NaN)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from breast_cancer_ml.domain.metrics import (
+    COMPARE_METRICS,
+    brier,
+    evaluation_metrics,
+    pr_auc,
+    specificity,
+    summarize_folds,
+)
+
+
+def test_the_std_of_two_folds_is_the_sample_std() -> None:
+    s = summarize_folds([{"recall": 0.75, "f1": 0.5}, {"recall": 1.0, "f1": 0.5}])
+    assert s["recall_mean"] == 0.875
+    assert s["recall_std"] == pytest.approx(0.25 / math.sqrt(2))
+    assert s["f1_std"] == 0.0
+    assert list(s) == ["recall_mean", "recall_std", "f1_mean", "f1_std"]
+
+
+def test_pr_auc_is_the_average_precision_of_the_malignant_class() -> None:
+    y = np.array([0, 0, 1, 1])
+    # ranked 0.8 (M), 0.4 (B), 0.35 (M), 0.1 (B): precision 1 at recall 0.5, 2/3 at recall 1
+    assert pr_auc(y, np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx((1 + 2 / 3) / 2)
+    assert pr_auc(y, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+
+
+def test_brier_is_the_mean_squared_error_of_the_malignancy_probability() -> None:
+    y = np.array([0, 1, 1, 0])
+    p = np.array([0.1, 0.9, 0.8, 0.3])
+    assert brier(y, p) == pytest.approx((0.01 + 0.01 + 0.04 + 0.09) / 4)
+    # malignant is the positive class: the probability is of malignancy, not of benign
+    assert brier(np.array([1]), np.array([1.0])) == 0.0
+    assert brier(np.array([1]), np.array([0.0])) == 1.0
+
+
+def test_specificity_is_the_recall_of_the_benign_class() -> None:
+    assert specificity(np.array([1, 0, 0, 0]), np.array([1, 1, 0, 0])) == pytest.approx(2 / 3)
+    assert specificity(np.array([0, 0]), np.array([0, 0])) == 1.0
+    assert math.isnan(specificity(np.array([1, 1]), np.array([1, 0])))
+
+
+def test_evaluation_metrics_gives_every_compare_metric_in_order() -> None:
+    y = np.array([1, 1, 0, 0, 0])
+    pred = np.array([1, 0, 1, 0, 0])
+    score = np.array([0.9, 0.4, 0.6, 0.2, 0.1])
+    m = evaluation_metrics(y, pred, score)
+    assert tuple(m) == COMPARE_METRICS
+    assert m == {
+        "accuracy": pytest.approx(3 / 5),
+        "precision": pytest.approx(1 / 2),
+        "recall": pytest.approx(1 / 2),
+        "specificity": pytest.approx(2 / 3),
+        "f1": pytest.approx(1 / 2),
+        "roc_auc": pytest.approx(5 / 6),
+        "pr_auc": pytest.approx(pr_auc(y, score)),
+        "brier": pytest.approx((0.01 + 0.36 + 0.36 + 0.04 + 0.01) / 5),
+    }
+    assert m["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
