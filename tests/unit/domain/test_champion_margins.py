@@ -6,6 +6,7 @@ The numbers are binary-exact (0.25, 0.5, 0.75), so "exactly at the margin" is ex
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
@@ -121,7 +122,14 @@ def test_the_first_champion_is_not_forced() -> None:
 def test_the_standard_error_of_two_folds_is_a_number() -> None:
     d = paired_difference([1.0, 0.5], [0.75, 0.75])
     assert d.std_error == pytest.approx(0.25)  # sample std 0.3536 / sqrt(2)
-    assert math.isnan(paired_difference([1.0], [0.5]).std_error)
+
+
+def test_the_standard_error_of_one_fold_is_undefined_quietly() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN by the rule, not numpy's ddof warning
+        d = paired_difference([1.0], [0.5])
+    assert math.isnan(d.std_error)
+    assert (d.mean, d.wins, d.losses, d.ties) == (0.5, 1, 0, 0)
 
 
 def test_the_reason_states_the_mean_of_each_model() -> None:

@@ -8,6 +8,7 @@ threshold was chosen for would be missed.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -71,8 +72,10 @@ def test_recall_at_counts_ties_as_found() -> None:
     assert recall_at(y, p, float(np.nextafter(0.2, 1.0))) == 0.5
 
 
-def test_recall_without_a_malignant_case_is_unmeasured() -> None:
-    assert math.isnan(recall_at(np.array([0, 0]), np.array([0.1, 0.9]), 0.5))
+def test_recall_without_a_malignant_case_is_unmeasured_quietly() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN by the rule, not by a 0/0 RuntimeWarning
+        assert math.isnan(recall_at(np.array([0, 0]), np.array([0.1, 0.9]), 0.5))
 
 
 @pytest.mark.parametrize(
@@ -113,8 +116,9 @@ def test_a_target_of_exactly_one_is_allowed(target: float, ok: bool) -> None:
 @pytest.mark.parametrize(
     ("y", "p", "message"),
     [
-        ([[1, 0]], [[0.2, 0.1]], "must be 1-D"),
-        ([1, 0], [np.inf, 0.1], "NaN or infinite"),
+        ([[1, 0]], [[0.2, 0.1]], r"^y_true and proba must be 1-D of one length; got \(1, 2\)"),
+        ([1, 0], [np.inf, 0.1], "^proba holds NaN or infinite values$"),
+        ([0, 0], [0.2, 0.1], "^no malignant case: a recall target cannot be met or measured$"),
     ],
 )
 def test_malformed_predictions_are_refused(y: list[int], p: list[float], message: str) -> None:

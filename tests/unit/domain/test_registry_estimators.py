@@ -198,3 +198,20 @@ def test_a_non_binary_classifier_is_refused(wdbc: tuple[np.ndarray, np.ndarray])
         proba_function(tree)
     with pytest.raises(ValueError, match=r"got \[\]"):
         proba_function(object())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_model_computing_in_float32_still_answers_float64(
+    wdbc: tuple[np.ndarray, np.ndarray],
+) -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = wdbc
+    X32 = X.astype(np.float32)
+    mlp = MLPClassifier(hidden_layer_sizes=(3,), max_iter=20, random_state=0)
+    pipeline = Pipeline([("scaler", StandardScaler()), (ESTIMATOR_STEP, mlp)])
+    pipeline.fit(X32[:100], y[:100])
+    assert pipeline.predict_proba(X32[:5]).dtype == np.float32  # what the model gives
+    got = proba_function(pipeline)(X32[:5])
+    assert got.dtype == np.float64  # what every caller (JSON, Arrow, the NaN guard) gets
+    np.testing.assert_array_equal(got, pipeline.predict_proba(X32[:5])[:, 1].astype(np.float64))
