@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from breast_cancer_ml.domain.batch import LABELS, features_from_records, row_reasons, score_rows
+from breast_cancer_ml.domain.batch import (
+    LABELS,
+    RowsScored,
+    features_from_records,
+    row_reasons,
+    score_rows,
+)
 from breast_cancer_ml.domain.contract import HARD_BOUNDS
 from breast_cancer_ml.domain.schema import FEATURES
-from breast_cancer_ml.domain.scoring import ProbaFn
+from breast_cancer_ml.domain.scoring import ProbaFn, Scored, proba_function
 
 RADIUS, TEXTURE, PERIMETER = 0, 1, 2
 
@@ -142,3 +148,58 @@ def test_when_every_row_is_rejected_the_threshold_is_still_reported() -> None:
     assert result.scored.probability.dtype == np.float64
     assert result.scored.prediction.dtype == np.int64
     assert result.valid.tolist() == [False, False]
+
+
+def test_array_types_are_the_declared_ones() -> None:
+    X, nn = features_from_records([one_row(radius_mean="abc")])
+    assert (X.dtype, nn.dtype) == (np.float64, np.bool_)
+    result = score_rows(HALF, np.ones((2, len(FEATURES))))
+    assert result.rejected.dtype == np.int64
+    assert result.scored.prediction.dtype == np.int64
+
+
+def test_a_one_dimensional_array_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^expected an \(n, 30\) array; got shape \(30,\)$"):
+        score_rows(HALF, np.ones(len(FEATURES)))
+
+
+def test_reasons_name_the_callers_columns() -> None:
+    columns = tuple(reversed(FEATURES))
+    X = np.ones((1, len(FEATURES)))
+    X[0, 0] = np.nan
+    result = score_rows(HALF, X, columns=columns)
+    assert result.reasons == ["fractal_dimension_worst: missing or not a number"]
+
+
+@pytest.fixture(scope="module")
+def tree() -> ProbaFn:
+    """A real fitted tree: scikit-learn refuses to predict on zero rows."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from breast_cancer_ml.adapters.dataset import load_dataset
+    from breast_cancer_ml.settings import BUNDLED_DATA
+
+    data = load_dataset(BUNDLED_DATA)
+    return proba_function(DecisionTreeClassifier(max_depth=2).fit(data.X[:60], data.y[:60]))
+
+
+def test_when_every_row_is_rejected_the_model_is_not_asked(tree: ProbaFn) -> None:
+    result = score_rows(tree, -np.ones((2, len(FEATURES))), threshold=0.4)
+    assert result.n_scored == 0
+    assert result.labels.tolist() == []
+    assert result.records() == [
+        {"error": result.reasons[0]},
+        {"error": result.reasons[1]},
+    ]
+
+
+def test_records_refuse_results_of_mismatched_lengths() -> None:
+    X = np.ones((2, len(FEATURES)))
+    X[1, 0] = np.nan
+    good = score_rows(HALF, X)
+    extra_reason = RowsScored(good.valid, good.scored, good.rejected, [*good.reasons, "x"])
+    with pytest.raises(ValueError, match="zip"):
+        extra_reason.records()
+    short = Scored(np.array([0.5, 0.5]), np.array([1]), 0.5)
+    with pytest.raises(ValueError, match="zip"):
+        RowsScored(np.array([True, True]), short, np.empty(0, np.int64), []).records()

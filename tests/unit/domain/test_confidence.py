@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from breast_cancer_ml.domain.scoring import ProbaFn, confidence, score
+from breast_cancer_ml.domain.scoring import ProbaFn, Scored, confidence, score
 from breast_cancer_ml.errors import NonFiniteProbabilityError
 
 
@@ -72,6 +72,17 @@ def test_scored_records_carry_the_confidence_of_each_probability() -> None:
         "Benign",
     ]
     assert scored.threshold == 0.6
+    assert scored.records()[0] == {
+        "prediction": 1,
+        "prediction_label": "Malignant",
+        "probability": 0.95,
+        "confidence": "high",
+    }
+
+
+def test_records_refuse_mismatched_probabilities_and_predictions() -> None:
+    with pytest.raises(ValueError, match="zip"):
+        Scored(np.array([0.1, 0.9]), np.array([0]), 0.5).records()
 
 
 def test_score_decides_at_the_given_threshold_inclusive() -> None:

@@ -4,13 +4,16 @@ sample std of two folds is a number (one fold is the only NaN)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
+from breast_cancer_ml.domain.folds import stratified_folds
 from breast_cancer_ml.domain.metrics import (
     COMPARE_METRICS,
     brier,
+    classification_metrics,
     evaluation_metrics,
     pr_auc,
     specificity,
@@ -65,3 +68,30 @@ def test_evaluation_metrics_gives_every_compare_metric_in_order() -> None:
         "brier": pytest.approx((0.01 + 0.36 + 0.36 + 0.04 + 0.01) / 5),
     }
     assert m["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_undefined_numbers_are_nan_by_the_rules_without_numpy_or_sklearn_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(summarize_folds([{"recall": 1.0}])["recall_std"])
+        assert math.isnan(specificity(np.array([1, 1]), np.array([1, 0])))
+        # a model that never says malignant: precision and F1 are 0 by our rule, not warned
+        m = classification_metrics(np.array([1, 0, 0]), np.array([0, 0, 0]))
+    assert (m["precision"], m["recall"], m["f1"]) == (0.0, 0.0, 0.0)
+
+
+def test_no_fold_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"^summarize_folds needs at least one fold$"):
+        summarize_folds([])
+
+
+def test_repeat_r_is_stratified_kfold_with_seed_plus_r() -> None:
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array([0, 1] * 15)
+    folds = stratified_folds(y, 3, 3, seed=5)
+    assert [(f.repeat, f.index) for f in folds] == [(r, i) for r in range(3) for i in range(3)]
+    for r in range(3):
+        splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=5 + r)
+        expected = [test.tolist() for _, test in splitter.split(np.zeros((30, 1)), y)]
+        assert [f.test.tolist() for f in folds if f.repeat == r] == expected

@@ -30,15 +30,17 @@ from breast_cancer_ml.domain.models import (
 from breast_cancer_ml.domain.scoring import proba_function, score
 from breast_cancer_ml.settings import BUNDLED_DATA
 
-# name -> (steps before the estimator, estimator type)
+# name -> (steps before the estimator, estimator type); the step names are part of the
+# hyperparameter names logged and tuned ("scaler__with_mean", "estimator__C")
+SCALER = ("scaler", StandardScaler)
 SHAPES = {
-    "logreg": ([StandardScaler], LogisticRegression),
+    "logreg": ([SCALER], LogisticRegression),
     "decision_tree": ([], DecisionTreeClassifier),
     "random_forest": ([], RandomForestClassifier),
-    "svm_rbf": ([StandardScaler], CalibratedClassifierCV),
-    "svm_log": ([FunctionTransformer, StandardScaler], CalibratedClassifierCV),
+    "svm_rbf": ([SCALER], CalibratedClassifierCV),
+    "svm_log": ([("log1p", FunctionTransformer), SCALER], CalibratedClassifierCV),
     "hist_gb": ([], HistGradientBoostingClassifier),
-    "knn": ([StandardScaler], KNeighborsClassifier),
+    "knn": ([SCALER], KNeighborsClassifier),
 }
 
 
@@ -54,7 +56,7 @@ def test_each_builder_makes_the_estimator_its_name_promises(name: str) -> None:
     pipeline = build_pipeline(name, 7)
     assert isinstance(pipeline, Pipeline)
     *steps, (last, estimator) = pipeline.steps
-    assert [type(step) for _, step in steps] == before
+    assert [(n, type(step)) for n, step in steps] == before
     assert last == ESTIMATOR_STEP
     assert type(estimator) is estimator_type
     # the model type logged with a run names the model really fitted

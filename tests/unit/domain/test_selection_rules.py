@@ -4,6 +4,7 @@ the bar, the ranking's tie-breaks in order, and the summary of all outer folds."
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -137,3 +138,14 @@ def test_summarize_outcomes_reports_metrics_gate_times_and_thresholds() -> None:
         "threshold_min": 0.3,
         "threshold_max": 0.5,
     }
+
+
+def test_a_one_fold_repeat_fails_quietly() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NaN std by the rule, not numpy's ddof warning
+        assert gate_pass_share([outcome(0, 1.0)], GATE) == 0.0
+
+
+def test_nothing_to_recommend_says_so() -> None:
+    with pytest.raises(ValueError, match=r"^nothing to recommend: no model was compared$"):
+        recommend({}, BAR)

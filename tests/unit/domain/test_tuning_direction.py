@@ -8,6 +8,7 @@ which point is better under each metric is clear by construction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from breast_cancer_ml.domain.decision import classify
@@ -209,3 +211,105 @@ def test_a_single_tuned_point_with_a_target_still_chooses_the_threshold() -> Non
         target_recall=0.9,
     )
     assert all(o.params == {"sharpness": 0.5} and o.threshold == 0.25 for o in outcomes)
+
+
+def test_the_default_tuning_metric_is_roc_auc() -> None:
+    # sharpness 0.5 and 8.0 rank cases alike: ROC AUC ties (the first point stays), while
+    # Brier would prefer 8.0
+    X, y = data()
+    outer = stratified_folds(y, 4, 1, seed=2)
+    grid = {"sharpness": [0.5, 8.0]}
+    default = evaluate_candidate(
+        build, grid, X, y, outer, inner_folds, _fixed_threshold(0.5), tune=True
+    )
+    assert all(o.params == {"sharpness": 0.5} for o in default)
+    by_brier = evaluate_candidate(
+        build, grid, X, y, outer, inner_folds, _fixed_threshold(0.5), tune=True, tune_metric="brier"
+    )
+    assert all(o.params == {"sharpness": 8.0} for o in by_brier)
+
+
+def test_tuning_by_precision_at_recall_uses_the_target() -> None:
+    X, y = data()
+    outer = stratified_folds(y, 4, 1, seed=2)
+    outcomes = evaluate_candidate(
+        build,
+        {"direction": [-1, 1]},
+        X,
+        y,
+        outer,
+        inner_folds,
+        lambda yy, pp, t: threshold_for_recall(yy, pp, t),
+        tune=True,
+        tune_metric="precision_at_recall",
+        target_recall=0.9,
+    )
+    assert all(o.params == {"direction": 1} for o in outcomes)
+
+
+def test_a_precision_at_recall_target_is_required_with_that_metric() -> None:
+    X, y = data()
+    with pytest.raises(
+        ValueError, match=r"^tune_metric precision_at_recall needs a target recall$"
+    ):
+        inner_selection(build, [GOOD], X, y, inner_folds(X, y), "precision_at_recall")
+
+
+def test_models_are_fitted_on_the_labels_of_their_rows() -> None:
+    # a real estimator: its probabilities depend on the labels it was fitted on
+    X, y = data()
+    outer = stratified_folds(y, 4, 1, seed=2)
+
+    def logreg(params: Mapping[str, Any]) -> LogisticRegression:
+        return LogisticRegression(**params)
+
+    outcomes = evaluate_candidate(
+        logreg,
+        {"C": [0.01, 1.0]},
+        X,
+        y,
+        outer,
+        inner_folds,
+        lambda yy, pp, t: threshold_for_recall(yy, pp, t),
+        tune=True,
+        target_recall=0.9,
+    )
+    for fold, o in zip(outer, outcomes, strict=True):
+        again = LogisticRegression(**o.params).fit(X[fold.train], y[fold.train])
+        np.testing.assert_allclose(o.proba, again.predict_proba(X[fold.test])[:, 1])
+    folds = inner_folds(X, y)
+    _, _, pooled = inner_selection(logreg, [{"C": 1.0}], X, y, folds, "roc_auc")
+    expected = np.concatenate(
+        [LogisticRegression().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1] for tr, te in folds]
+    )
+    np.testing.assert_allclose(pooled, expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_probabilities_are_float64_even_from_a_float32_model() -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = data()
+    X32 = np.hstack([X, X]).astype(np.float32)
+
+    def mlp(params: Mapping[str, Any]) -> MLPClassifier:
+        return MLPClassifier(hidden_layer_sizes=(2,), max_iter=5, random_state=0, **params)
+
+    outer = stratified_folds(y, 4, 1, seed=2)
+    outcomes = evaluate_candidate(
+        mlp, {}, X32, y, outer, inner_folds, lambda yy, pp, t: 0.5, tune=False, target_recall=0.9
+    )
+    assert all(o.proba.dtype == np.float64 for o in outcomes)
+    _, _, pooled = inner_selection(mlp, [{}], X32, y, inner_folds(X32, y), "roc_auc")
+    assert pooled.dtype == np.float64
+
+
+def test_total_time_is_a_duration_within_the_call() -> None:
+    X, y = data()
+    outer = stratified_folds(y, 4, 1, seed=2)
+    start = time.perf_counter()
+    outcomes = evaluate_candidate(
+        build, {}, X, y, outer, inner_folds, _fixed_threshold(0.5), tune=False
+    )
+    elapsed = time.perf_counter() - start
+    assert all(0 <= o.total_seconds <= elapsed for o in outcomes)
