@@ -80,6 +80,13 @@ def test_undefined_numbers_are_nan_by_the_rules_without_numpy_or_sklearn_warning
     assert (m["precision"], m["recall"], m["f1"]) == (0.0, 0.0, 0.0)
 
 
+def test_a_fold_without_a_malignant_case_scores_zero_quietly() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # recall and F1 are 0/0 here: 0 by our rule, not warned
+        m = classification_metrics(np.array([0, 0, 0]), np.array([0, 0, 0]))
+    assert (m["accuracy"], m["precision"], m["recall"], m["f1"]) == (1.0, 0.0, 0.0, 0.0)
+
+
 def test_no_fold_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"^summarize_folds needs at least one fold$"):
         summarize_folds([])
