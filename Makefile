@@ -101,7 +101,7 @@ lambda-image-test: lambda-image ## invoke the Lambda handler inside that image (
 # ---- deployment checks: workflows, CloudFormation, Dockerfile ------------------------------
 TOOLS := .tools
 TOOLS_STAMP := $(TOOLS)/.installed
-WORKFLOWS := .github/workflows/ci.yml .github/workflows/cd.yml
+WORKFLOWS := .github/workflows/ci.yml .github/workflows/cd.yml .github/workflows/mutation.yml
 .PHONY: check-deploy lock-deploy-tools
 
 $(TOOLS_STAMP): requirements/deploy-tools.txt deployment/lint/package.json deployment/lint/package-lock.json
@@ -137,3 +137,8 @@ bench-batch: $(STAMP) ## batch scoring benchmark: bcml predict vs mlflow models 
 selection: $(STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~10 min on one core)
 	$(BIN)/bcml compare --tune --target-recall 0.98 --repeats 5 --report-file MODEL_SELECTION.md \
 	  --output-dir docs/model_selection --notes-file docs/model_selection/notes.md
+
+# ---- mutation testing (issue #16): not part of `make test` -----------------------------------
+.PHONY: mutation
+mutation: $(STAMP) ## mutation testing of domain/ (mutmut, ~15 min on 2 cores): build/mutation/, docs/mutation.md
+	nice -n 10 $(BIN)/python scripts/mutation.py $(MUTANTS)

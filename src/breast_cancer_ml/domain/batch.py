@@ -275,7 +275,7 @@ def features_from_records(
                     continue
                 try:
                     if "_" in text:  # float() reads "1_0" as 10
-                        raise ValueError(text)
+                        raise ValueError(text)  # pragma: no mutate (caught just below)
                     X[i, j] = float(text)
                 except ValueError:
                     not_numeric[i, j] = True

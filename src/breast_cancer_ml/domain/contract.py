@@ -122,9 +122,9 @@ def value_message(value: float, feature: str) -> str:
 
 def invalid_mask(X: NDArray[np.float64]) -> NDArray[np.bool_]:
     """``(n, 30)`` cells of ``X`` that break the contract (NaN, infinite, negative, too large)."""
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # pragma: no mutate (NaN comparisons do not warn)
         ok = (X >= 0) & (X <= HARD_MAX)  # False for NaN; +inf fails the bound
-    return np.asarray(~ok, dtype=np.bool_)
+    return np.asarray(~ok, dtype=np.bool_)  # pragma: no mutate (bool already; for typing)
 
 
 def invalid_rows(X: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -194,7 +194,8 @@ class Envelope:
     def __post_init__(self) -> None:
         if len(self.low) != N_FEATURES or len(self.high) != N_FEATURES:
             raise ValueError(f"an envelope needs {N_FEATURES} lows and highs")
-        for f, lo, hi in zip(FEATURES, self.low, self.high, strict=True):
+        # lengths checked just above
+        for f, lo, hi in zip(FEATURES, self.low, self.high, strict=True):  # pragma: no mutate
             if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
                 raise ValueError(f"{f}: envelope [{lo!r}, {hi!r}] is not 0 <= low <= high")
         if not (math.isfinite(self.margin) and self.margin >= 0):

@@ -33,7 +33,7 @@ def stratified_folds(y: NDArray[np.int64], k_folds: int, repeats: int, seed: int
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1; got {repeats}")
     out = []
-    placeholder = np.zeros((len(y), 1))
+    placeholder = np.zeros((len(y), 1))  # pragma: no mutate (the splitter ignores X)
     for r in range(repeats):
         splitter = StratifiedKFold(n_splits=k_folds, shuffle=True, random_state=seed + r)
         for i, (train, test) in enumerate(splitter.split(placeholder, y)):

@@ -26,7 +26,7 @@ ProbaFn = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 def proba_function(pipeline: Any) -> ProbaFn:
     """A function ``X -> P(malignant)`` equivalent to ``pipeline.predict_proba(X)[:, 1]``."""
-    classes = list(getattr(pipeline, "classes_", []))
+    classes = np.asarray(getattr(pipeline, "classes_", [])).tolist()  # [0, 1], not np.int64s
     if classes != [0, 1]:
         raise ValueError(f"expected a binary classifier with classes [0, 1]; got {classes}")
     fast = _linear_fast_path(pipeline)
@@ -53,7 +53,7 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     scale = np.asarray(scaler.scale_ if scaler.with_std else 1.0, dtype=np.float64)
     # Fold the scaler into the linear model: w . (x - m) / s + b = (w / s) . x + (b - w . m / s)
     coef = model.coef_[0] / scale
-    intercept = float(model.intercept_[0] - np.dot(coef, mean))
+    intercept = float(model.intercept_[0] - np.sum(coef * mean))  # mean: 0.0 if with_mean=False
 
     from scipy.special import expit  # loaded with scikit-learn already
 

@@ -18,7 +18,7 @@ from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 def recall_at(y_true: ArrayLike, proba: ArrayLike, threshold: float) -> float:
     """Malignant recall when predicting malignant for ``proba >= threshold``."""
     t = np.asarray(y_true)
-    p = np.asarray(proba, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)  # pragma: no mutate (probabilities are floats)
     positives = t == POSITIVE_CLASS
     n = int(positives.sum())
     return float(np.sum(positives & (p >= threshold)) / n) if n else math.nan
@@ -41,7 +41,7 @@ def threshold_for_recall(
     if not 0 < target_recall <= 1:
         raise ValueError(f"target_recall must be in (0, 1]; got {target_recall}")
     t = np.asarray(y_true)
-    p = np.asarray(proba, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)  # pragma: no mutate (probabilities are floats)
     if t.shape != p.shape or t.ndim != 1:
         raise ValueError(f"y_true and proba must be 1-D of one length; got {t.shape}, {p.shape}")
     if not np.isfinite(p).all():

@@ -18,7 +18,7 @@ def load(name: str) -> dict[Any, Any]:
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "cd.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "cd.yml", "mutation.yml"])
 def test_actions_pinned_by_commit_with_version_comment(name: str) -> None:
     uses = [ln for ln in (WORKFLOWS / name).read_text().splitlines() if "uses:" in ln]
     assert uses
@@ -26,7 +26,7 @@ def test_actions_pinned_by_commit_with_version_comment(name: str) -> None:
         assert PINNED.match(line), f"{name}: not pinned to a full commit SHA: {line.strip()}"
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "cd.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "cd.yml", "mutation.yml"])
 def test_least_privilege_and_timeouts(name: str) -> None:
     workflow = load(name)
     assert workflow["permissions"] == {"contents": "read"}
@@ -70,3 +70,16 @@ def test_cd_gates_on_promotion_and_uses_oidc() -> None:
     assert workflow["jobs"]["deploy"]["needs"] == "train"
     assert workflow["jobs"]["release"]["permissions"] == {"contents": "write"}
     assert workflow["concurrency"]["cancel-in-progress"] is False
+
+
+def test_mutation_testing_runs_weekly_and_on_demand_and_keeps_its_report() -> None:
+    workflow = load("mutation.yml")
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"schedule", "workflow_dispatch"}  # never on every push
+    assert len(triggers["schedule"]) == 1
+    steps = workflow["jobs"]["mutation"]["steps"]
+    assert any(s.get("run") == "make mutation" for s in steps)
+    (upload,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert upload["if"] == "${{ !cancelled() }}"  # the report survives a missed target
+    assert "build/mutation/" in upload["with"]["path"]
+    assert "secrets." not in (WORKFLOWS / "mutation.yml").read_text()
