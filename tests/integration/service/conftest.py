@@ -84,8 +84,9 @@ def promote(
 
     ``tamper`` changes model.skops after its SHA256 was recorded and before ``latest`` moves,
     as an attacker or a bad disk would. ``metadata`` adds to the promotion metadata;
-    ``bad_metadata`` overwrites keys of the written promotion_metadata.json (a key whose value
-    is ``...`` is removed) before ``latest`` moves, as a hand edit or a broken writer would.
+    ``bad_metadata`` overwrites keys of it (a key whose value is ``...`` is removed) as a
+    broken writer would: the publisher records it, sidecar hash included, so the model is
+    refused for what its metadata says (a hand edit after publishing is a hash mismatch).
     """
     run_id = uuid.uuid4().hex
 
@@ -95,31 +96,21 @@ def promote(
             data = bytearray(skops.read_bytes())
             data[len(data) // 2] ^= 0xFF
             skops.write_bytes(bytes(data))
-        if bad_metadata is not None:
-            path = folder / "promotion_metadata.json"
-            doc = json.loads(path.read_text())
-            doc.update(bad_metadata)
-            doc = {k: v for k, v in doc.items() if v is not ...}
-            path.write_text(json.dumps(doc))  # NaN written as the bare token NaN
 
-    model_store.publish(
-        models_dir,
-        run_id,
-        model.model_dir,
-        [],
-        {
-            "run_id": run_id,
-            "threshold": threshold,
-            "feature_names": list(FEATURES),
-            "envelope": Envelope.from_training(load_dataset(BUNDLED_DATA).X).as_dict(),
-            "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            "data_version": "test",
-            "model_type": "LogisticRegression",
-            "metrics": {"test_recall": 0.95},
-            **(metadata or {}),
-        },
-        before_swap=corrupt,
-    )
+    record = {
+        "run_id": run_id,
+        "threshold": threshold,
+        "feature_names": list(FEATURES),
+        "envelope": Envelope.from_training(load_dataset(BUNDLED_DATA).X).as_dict(),
+        "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "data_version": "test",
+        "model_type": "LogisticRegression",
+        "metrics": {"test_recall": 0.95},
+        **(metadata or {}),
+        **(bad_metadata or {}),
+    }
+    record = {k: v for k, v in record.items() if v is not ...}  # NaN is written as NaN
+    model_store.publish(models_dir, run_id, model.model_dir, [], record, before_swap=corrupt)
     return run_id
 
 

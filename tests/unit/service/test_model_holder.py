@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from breast_cancer_ml.adapters.model_store import seal_metadata
 from breast_cancer_ml.service.model_holder import REFUSAL_MESSAGES, ModelHolder
 
 
@@ -15,7 +16,9 @@ def test_a_refused_model_keeps_a_code_and_a_fixed_message_and_the_log_keeps_the_
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = tmp_path / "history" / "run-1"
-    (folder / "promotion_metadata.json").mkdir(parents=True)  # unreadable as JSON
+    folder.mkdir(parents=True)
+    (folder / "promotion_metadata.json").write_text("{not json")
+    seal_metadata(folder)  # sealed as promoted (the sidecar matches), but unreadable as JSON
     (tmp_path / "latest").symlink_to(folder)
     holder = ModelHolder(tmp_path)
     with caplog.at_level(logging.ERROR):
