@@ -177,13 +177,12 @@ def score_rows(
     X: NDArray[np.float64],
     threshold: float = DEFAULT_THRESHOLD,
     not_numeric: NDArray[np.bool_] | None = None,
-    columns: tuple[str, ...] = FEATURES,
     envelope: Envelope | None = None,
 ) -> RowsScored:
     """Hold each row of ``X`` to the input contract, score the valid rows with ``proba`` at
     ``threshold``, and flag those outside ``envelope``.
 
-    ``X`` is ``(n, len(columns))`` float64 with NaN for missing or unparsable cells.
+    ``X`` is ``(n, 30)`` float64 (FEATURES order) with NaN for missing or unparsable cells.
     ``not_numeric`` (same shape, optional) marks the cells whose text was present but not a
     number, so the reason says "not a number" rather than "missing"; without it a NaN is
     reported as "missing or not a number". A row that breaks the contract (see
@@ -191,8 +190,8 @@ def score_rows(
     probability can come out (and :func:`~breast_cancer_ml.domain.scoring.score` refuses one a
     broken model would give). Without an ``envelope`` no row is known to be in distribution.
     """
-    if X.ndim != 2 or X.shape[1] != len(columns):
-        raise ValueError(f"expected an (n, {len(columns)}) array; got shape {X.shape}")
+    if X.ndim != 2 or X.shape[1] != len(FEATURES):
+        raise ValueError(f"expected an (n, {len(FEATURES)}) array; got shape {X.shape}")
     bad = invalid_rows(X)
     if not bad.any():
         good = X
@@ -201,7 +200,7 @@ def score_rows(
     else:
         rejected = np.flatnonzero(bad).astype(np.int64)
         good = X[~bad]
-        reasons = row_reasons(X, rejected, not_numeric, columns)
+        reasons = row_reasons(X, rejected, not_numeric)
     scored = (
         score(proba, good, threshold)
         if good.shape[0]
@@ -231,7 +230,6 @@ def row_reasons(
     X: NDArray[np.float64],
     rows: NDArray[np.int64],
     not_numeric: NDArray[np.bool_] | None = None,
-    columns: tuple[str, ...] = FEATURES,
 ) -> list[str]:
     """Why each of ``rows`` of ``X`` is invalid: every bad value, in the contract's words
     (:func:`~breast_cancer_ml.domain.contract.value_message`), joined by :data:`REASON_SEPARATOR`
@@ -243,7 +241,7 @@ def row_reasons(
     for i in range(sub.shape[0]):
         parts = []
         for j in np.flatnonzero(bad[i]).tolist():
-            value, column = float(sub[i, j]), columns[j]
+            value, column = float(sub[i, j]), FEATURES[j]
             if nn is not None and value_reason(value, column) == MISSING:
                 parts.append(f"{column}: {NOT_A_NUMBER if nn[i, j] else EMPTY}")
             else:

@@ -221,6 +221,11 @@ def to_array(rows: Sequence[Sequence[Any]]) -> NDArray[np.float64]:
 
 def single_features(doc: Any) -> NDArray[np.float64]:
     """``{"features": [30 numbers]}`` or ``{"features": {name: number}}`` -> a (1, 30) array."""
+    return to_array([single_row(doc)])
+
+
+def single_row(doc: Any) -> Sequence[Any]:
+    """The 30 checked values of a ``/predict`` body, in FEATURES order (JSON numbers)."""
     if type(doc) is not dict:
         raise InputError(f'body: expected a JSON object {{"features": ...}}, got {_describe(doc)}')
     if len(doc) != 1 or "features" not in doc:
@@ -228,7 +233,7 @@ def single_features(doc: Any) -> NDArray[np.float64]:
         if "features" not in doc:
             raise InputError('features: field required ({"features": [30 numbers]})', "features")
         raise InputError(f"body: unknown field(s) {extra}; only 'features' is accepted", "body")
-    return to_array([_row(doc["features"], "features")])
+    return _row(doc["features"], "features")
 
 
 def batch_features(doc: Any, max_rows: int) -> NDArray[np.float64]:

@@ -108,16 +108,18 @@ def test_only_the_bad_cells_of_a_rejected_row_are_named() -> None:
     X[1, PERIMETER] = HARD_BOUNDS["perimeter_mean"]  # valid: at the bound
     X[1, 3] = 5e6
     assert row_reasons(X, np.array([1])) == [
-        "texture_mean: negative (-2.0); area_mean: above the hard bound 3e+06 (5e+06)"
+        "texture_mean: -2 is negative; measurements are >= 0 | area_mean: 5e+06 is above the "
+        "hard bound 3e+06, which no real measurement exceeds; check the unit and the column"
     ]
 
 
-def test_reasons_use_the_callers_columns() -> None:
-    X = np.array([[np.nan, 1.0]])
-    cols = ("radius_mean", "texture_mean")
-    assert row_reasons(X, np.array([0]), columns=cols) == ["radius_mean: missing or not a number"]
-    nn = np.array([[True, False]])
-    assert row_reasons(X, np.array([0]), nn, cols) == ["radius_mean: not a number"]
+def test_reasons_tell_a_missing_cell_from_text_that_is_not_a_number() -> None:
+    X = np.ones((1, len(FEATURES)))
+    X[0, 0] = np.nan
+    assert row_reasons(X, np.array([0])) == ["radius_mean: missing or not a number"]
+    nn = np.zeros(X.shape, dtype=bool)
+    nn[0, 0] = True
+    assert row_reasons(X, np.array([0]), nn) == ["radius_mean: not a number"]
 
 
 def test_the_threshold_reaches_the_scored_rows_and_their_labels() -> None:
@@ -137,6 +139,8 @@ def test_the_threshold_reaches_the_scored_rows_and_their_labels() -> None:
         "prediction_label": "Benign",
         "probability": 0.5,
         "confidence": "low",
+        "warnings": [],
+        "in_distribution": False,  # no envelope given: not known to be in distribution
     }
     assert records[1] == {"error": "radius_mean: missing or not a number"}
 
@@ -161,14 +165,6 @@ def test_array_types_are_the_declared_ones() -> None:
 def test_a_one_dimensional_array_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^expected an \(n, 30\) array; got shape \(30,\)$"):
         score_rows(HALF, np.ones(len(FEATURES)))
-
-
-def test_reasons_name_the_callers_columns() -> None:
-    columns = tuple(reversed(FEATURES))
-    X = np.ones((1, len(FEATURES)))
-    X[0, 0] = np.nan
-    result = score_rows(HALF, X, columns=columns)
-    assert result.reasons == ["fractal_dimension_worst: missing or not a number"]
 
 
 @pytest.fixture(scope="module")
@@ -197,9 +193,13 @@ def test_records_refuse_results_of_mismatched_lengths() -> None:
     X = np.ones((2, len(FEATURES)))
     X[1, 0] = np.nan
     good = score_rows(HALF, X)
-    extra_reason = RowsScored(good.valid, good.scored, good.rejected, [*good.reasons, "x"])
+    extra_reason = RowsScored(
+        good.valid, good.scored, good.rejected, [*good.reasons, "x"], good.in_distribution
+    )
     with pytest.raises(ValueError, match="zip"):
         extra_reason.records()
     short = Scored(np.array([0.5, 0.5]), np.array([1]), 0.5)
     with pytest.raises(ValueError, match="zip"):
-        RowsScored(np.array([True, True]), short, np.empty(0, np.int64), []).records()
+        RowsScored(
+            np.array([True, True]), short, np.empty(0, np.int64), [], np.zeros(2, np.bool_)
+        ).records()
