@@ -13,8 +13,10 @@ import warnings
 import numpy as np
 import pytest
 
-from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
+from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify, classify_one
+from breast_cancer_ml.domain.scoring import score, score_one
 from breast_cancer_ml.domain.threshold import recall_at, threshold_for_recall
+from breast_cancer_ml.errors import NonFiniteProbabilityError
 
 BELOW_HALF = float(np.nextafter(0.5, 0.0))
 ABOVE_HALF = float(np.nextafter(0.5, 1.0))
@@ -40,6 +42,38 @@ def test_probability_at_or_above_the_threshold_is_malignant(
     p: float, threshold: float, prediction: int
 ) -> None:
     assert classify(np.array([p]), threshold).tolist() == [prediction]
+
+
+@pytest.mark.parametrize(("p", "threshold", "prediction"), BOUNDARY)
+def test_the_one_case_rule_is_the_same_rule(p: float, threshold: float, prediction: int) -> None:
+    """/predict decides one case with classify_one: it must agree with classify everywhere."""
+    assert classify_one(p, threshold) == prediction
+    assert type(classify_one(p, threshold)) is int
+    assert classify_one(BELOW_HALF) == 0
+    assert classify_one(0.5) == 1
+
+
+@pytest.mark.parametrize(("p", "threshold", "prediction"), BOUNDARY)
+def test_score_one_gives_what_score_gives_for_one_row(
+    p: float, threshold: float, prediction: int
+) -> None:
+    def proba(X: np.ndarray) -> np.ndarray:
+        return np.full(X.shape[0], p)
+
+    x = np.ones((1, 30))
+    many = score(proba, x, threshold)
+    assert score_one(proba, x, threshold) == (p, prediction)
+    assert score_one(proba, x, threshold) == (
+        float(many.probability[0]),
+        int(many.prediction[0]),
+    )
+    assert score_one(lambda X: np.full(1, 0.5), x) == (0.5, 1)  # default threshold 0.5
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_score_one_never_lets_a_non_finite_probability_out(bad: float) -> None:
+    with pytest.raises(NonFiniteProbabilityError, match="non-finite probability"):
+        score_one(lambda X: np.full(1, bad), np.ones((1, 30)))
 
 
 def test_the_default_threshold_is_one_half_and_inclusive() -> None:
