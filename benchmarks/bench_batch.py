@@ -68,9 +68,16 @@ class Measure:
     exit_code: int
 
 
-def measure(tool: str, cmd: list[str], rows: int, cwd: Path, repeat: int = 1) -> Measure:
+def measure(
+    tool: str,
+    cmd: list[str],
+    rows: int,
+    cwd: Path,
+    repeat: int = 1,
+    env: dict[str, str] | None = None,
+) -> Measure:
     """Run ``cmd`` ``repeat`` times: the median wall time and the highest peak RSS."""
-    runs = [measure_once(tool, cmd, rows, cwd) for _ in range(repeat)]
+    runs = [measure_once(tool, cmd, rows, cwd, env) for _ in range(repeat)]
     runs.sort(key=lambda r: r.seconds)
     median = runs[len(runs) // 2]
     median.peak_rss_mb = max(r.peak_rss_mb for r in runs)
@@ -78,11 +85,19 @@ def measure(tool: str, cmd: list[str], rows: int, cwd: Path, repeat: int = 1) ->
     return median
 
 
-def measure_once(tool: str, cmd: list[str], rows: int, cwd: Path) -> Measure:
+def measure_once(
+    tool: str, cmd: list[str], rows: int, cwd: Path, env: dict[str, str] | None = None
+) -> Measure:
     """Run ``cmd``; wall time and the child's own peak RSS (``wait4`` gives it per child)."""
     print(f"$ {' '.join(cmd)}", flush=True)
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
+    )
     stderr = proc.stderr
     assert stderr is not None
     err = stderr.read()  # drain, so a chatty child never blocks on a full pipe
@@ -165,6 +180,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary dir")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--report", type=Path, default=None, help="write Markdown results here")
+    parser.add_argument("--baseline", help="git revision whose bcml predict is measured too")
     args = parser.parse_args()
 
     models_dir = args.models_dir.resolve()
@@ -179,8 +195,10 @@ def main() -> int:
     )
     mlflow = str(bin_dir / "mlflow") if (bin_dir / "mlflow").exists() else shutil.which("mlflow")
 
-    def bcml_predict(source: Path, output: Path) -> list[str]:
-        return [*bcml, "predict", "--models-dir", str(models_dir), "--input", str(source),
+    python_m = [sys.executable, "-m", "breast_cancer_ml"]  # the baseline: its src on PYTHONPATH
+
+    def bcml_predict(source: Path, output: Path, prefix: list[str] = bcml) -> list[str]:
+        return [*prefix, "predict", "--models-dir", str(models_dir), "--input", str(source),
                 "--output", str(output)]  # fmt: skip
 
     owned = args.workdir is None
@@ -201,6 +219,19 @@ def main() -> int:
                 args.repeat,
             ),
         ]
+        if args.baseline:
+            from baseline import export_source
+
+            results.append(
+                measure(
+                    f"bcml predict @ {args.baseline}",
+                    bcml_predict(source, work / "out_baseline.csv", python_m),
+                    args.rows,
+                    work,
+                    args.repeat,
+                    env={"PYTHONPATH": str(export_source(args.baseline))},
+                )
+            )
         if mlflow:
             results.append(
                 measure(

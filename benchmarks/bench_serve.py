@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from baseline import export_source  # noqa: E402
+
 from breast_cancer_ml.domain.schema import FEATURES  # noqa: E402
 
 ROW = [
@@ -251,25 +253,6 @@ def summarize(runs: list[_Run]) -> dict[str, Any]:
         "p50_ms": qs[49] * 1000,
         "p99_ms": qs[98] * 1000,
     }
-
-
-def export_source(rev: str) -> Path:
-    """``src/`` of git revision ``rev``, exported once under build/ (reused on the next run)."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    dest = ROOT / "build" / "bench-baseline" / commit
-    if not (dest / "src").is_dir():
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(
-            ["git", "archive", commit, "src"], cwd=ROOT, check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest / "src"
 
 
 def machine() -> str:
