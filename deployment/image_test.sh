@@ -150,6 +150,9 @@ doc = json.load(open(sys.argv[1]))
 doc["run_id"] = "mounted-" + doc["run_id"]
 json.dump(doc, open(sys.argv[1], "w"))
 PYEOF
+  # a deliberate copy under a new run id: seal its metadata as the publisher does (the sidecar
+  # is `sha256sum` output), or the service rightly refuses it as modified after promotion
+  (cd "$store/history/mounted-check" && sha256sum promotion_metadata.json >promotion_metadata.sha256)
   ln -s history/mounted-check "$store/latest"
   chmod -R a+rX "$store"
   mounted=$(run_id_of "$store/latest")

@@ -59,6 +59,7 @@ def fit_and_stage(models: Path) -> list[str]:
     import skops.io as sio
 
     from breast_cancer_ml.adapters.model_store import SKOPS_FILE, publish
+    from breast_cancer_ml.domain.contract import Envelope
     from breast_cancer_ml.domain.models import CANDIDATES, build_pipeline
     from breast_cancer_ml.domain.schema import FEATURES, LABEL_COLUMN, encode_label
     from breast_cancer_ml.settings import BUNDLED_DATA
@@ -78,6 +79,7 @@ def fit_and_stage(models: Path) -> list[str]:
             "model_type": candidate.model_type,
             "feature_names": list(FEATURES),
             "threshold": 0.5,
+            "envelope": Envelope.from_training(X).as_dict(),
         }
         (staged / "meta.json").write_text(json.dumps(meta))
         run_ids.append(run_id)
@@ -247,6 +249,7 @@ def exercise_routes(url: str, run_id: str) -> None:
     expect(f"{url}/predict", 415, b"x", content_type="text/plain")
     expect(f"{url}/predict", 422, {"features": EXAMPLE[:29]})
     expect(f"{url}/predict", 422, {"features": [*EXAMPLE[:29], -1.0]})
+    expect(f"{url}/predict", 422, {"features": [1e308, *EXAMPLE[1:]]})
     expect(f"{url}/invocations", 400, {"dataframe_split": {"columns": ["a"], "data": [[1]]}})
 
 
@@ -254,6 +257,9 @@ def score_all(url: str, run_id: str) -> None:
     """The prediction routes on the served model: the example must come out malignant."""
     one = expect(f"{url}/predict", 200, {"features": EXAMPLE})
     assert one["prediction"] == 1 and one["model_version"] == run_id, one
+    assert one["warnings"] == [] and one["in_distribution"] is True, one
+    odd = expect(f"{url}/predict", 200, {"features": [*EXAMPLE[:4], 50.0, *EXAMPLE[5:]]})
+    assert odd["in_distribution"] is False and odd["confidence"] != "high", odd
     names = _feature_names(url)
     named = expect(f"{url}/predict", 200, {"features": dict(zip(names, EXAMPLE, strict=True))})
     assert named["prediction"] == 1, named
