@@ -55,7 +55,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid, in a fixed order (``[{}]`` for an empty grid)."""
     from sklearn.model_selection import ParameterGrid
 
-    return [dict(p) for p in ParameterGrid(dict(grid))] if grid else [{}]
+    return [dict(p) for p in ParameterGrid(dict(grid))]  # an empty grid has one point, {}
 
 
 def _score(metric: TuneMetric, y: NDArray[np.int64], proba: NDArray[np.float64]) -> float:
