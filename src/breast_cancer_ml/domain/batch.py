@@ -99,10 +99,9 @@ class RowsScored:
         """``{position among the scored rows: [out-of-envelope feature names]}``, only for
         the rows that have any."""
         positions, texts = self.warning_texts()
-        return {
-            i: text.split(WARNING_SEPARATOR)
-            for i, text in zip(positions.tolist(), texts, strict=True)
-        }
+        # warning_texts gives one text per position, so strict= cannot matter
+        pairs = zip(positions.tolist(), texts, strict=True)  # pragma: no mutate
+        return {i: text.split(WARNING_SEPARATOR) for i, text in pairs}
 
     def warning_texts(self) -> tuple[NDArray[np.int64], list[str]]:
         """The positions (among the scored rows) of the rows with a feature outside the
@@ -114,11 +113,11 @@ class RowsScored:
         if self.outside is None or self.in_distribution.all():
             return np.empty(0, dtype=np.int64), []
         positions = np.flatnonzero(~self.in_distribution).astype(np.int64)
-        bits = np.left_shift(np.int64(1), np.arange(self.outside.shape[1], dtype=np.int64))
+        bits = np.left_shift(np.int64(1), np.arange(self.outside.shape[1]))  # int64
         keys = self.outside[positions].astype(np.int64) @ bits
         distinct, inverse = np.unique(keys, return_inverse=True)
         texts = [WARNING_SEPARATOR.join(_names(key)) for key in distinct.tolist()]
-        return positions, [texts[i] for i in inverse.reshape(-1).tolist()]
+        return positions, [texts[i] for i in inverse.tolist()]  # keys is 1-D, so inverse is
 
     def records(self, ids: list[Any] | None = None) -> list[dict[str, Any]]:
         """One dict per input row, in input order: a prediction or an ``error``.
@@ -205,7 +204,7 @@ def score_rows(
         score(proba, good, threshold)
         if good.shape[0]
         else Scored(
-            probability=np.empty(0, dtype=np.float64),
+            probability=np.empty(0, dtype=np.float64),  # pragma: no mutate (float64 is the default)
             prediction=np.empty(0, dtype=np.int64),
             threshold=threshold,
         )

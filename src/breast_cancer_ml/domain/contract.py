@@ -217,7 +217,7 @@ class Envelope:
 
     def outside(self, X: NDArray[np.float64]) -> NDArray[np.bool_]:
         """``(n, 30)``: True where a value lies outside its feature's bounds."""
-        return np.asarray((np.asarray(self.low) > X) | (np.asarray(self.high) < X), np.bool_)
+        return (np.asarray(self.low) > X) | (np.asarray(self.high) < X)
 
     def in_distribution(self, X: NDArray[np.float64]) -> NDArray[np.bool_]:
         """``(n,)``: True for the rows with every feature inside the envelope."""
@@ -228,17 +228,14 @@ class Envelope:
         values = row.tolist()
         return [
             OutOfRange(FEATURES[j], float(values[j]), self.low[j], self.high[j])
-            for j in np.flatnonzero(self.outside(row.reshape(1, -1))[0]).tolist()
+            for j in np.flatnonzero(self.outside(np.atleast_2d(row))[0]).tolist()
         ]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form, as stored in the promotion metadata."""
-        return {
-            "margin": self.margin,
-            "bounds": {
-                f: [lo, hi] for f, lo, hi in zip(FEATURES, self.low, self.high, strict=True)
-            },
-        }
+        # lengths checked in __post_init__
+        pairs = zip(FEATURES, self.low, self.high, strict=True)  # pragma: no mutate
+        return {"margin": self.margin, "bounds": {f: [lo, hi] for f, lo, hi in pairs}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Envelope:

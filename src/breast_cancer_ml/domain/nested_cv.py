@@ -55,7 +55,7 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid, in a fixed order (``[{}]`` for an empty grid)."""
     from sklearn.model_selection import ParameterGrid
 
-    return [dict(p) for p in ParameterGrid(dict(grid))] if grid else [{}]
+    return [dict(p) for p in ParameterGrid(dict(grid))]  # an empty grid has one point, {}
 
 
 def _score(metric: TuneMetric, y: NDArray[np.int64], proba: NDArray[np.float64]) -> float:
@@ -91,7 +91,8 @@ def inner_selection(
     ``precision_at_recall`` is computed once on the pooled inner predictions (a per-fold
     threshold would rest on a handful of malignant cases) and needs ``target_recall``.
     """
-    if metric == "precision_at_recall" and target_recall is None:
+    pooled = metric == "precision_at_recall"  # one score on the pooled inner predictions
+    if pooled and target_recall is None:
         raise ValueError("tune_metric precision_at_recall needs a target recall")
     best: tuple[float, dict[str, Any], NDArray[np.int64], NDArray[np.float64]] | None = None
     for point in points:
@@ -99,11 +100,11 @@ def inner_selection(
         for train, test in inner:
             model = build(point).fit(X[train], y[train])
             proba = np.asarray(model.predict_proba(X[test])[:, 1], dtype=np.float64)
-            if metric != "precision_at_recall":
+            if not pooled:
                 scores.append(_score(metric, y[test], proba))
             ys.append(y[test])
             ps.append(proba)
-        if metric == "precision_at_recall":
+        if pooled:
             assert target_recall is not None
             mean = _precision_at_recall(np.concatenate(ys), np.concatenate(ps), target_recall)
         else:

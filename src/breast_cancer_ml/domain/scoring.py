@@ -50,8 +50,8 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     scaler, model = pipeline.steps[0][1], pipeline.steps[1][1]
     if not (isinstance(scaler, StandardScaler) and type(model) is LogisticRegression):
         return None
-    mean = np.asarray(scaler.mean_ if scaler.with_mean else 0.0, dtype=np.float64)
-    scale = np.asarray(scaler.scale_ if scaler.with_std else 1.0, dtype=np.float64)
+    mean = np.asarray(scaler.mean_ if scaler.with_mean else 0.0)  # float64 either way
+    scale = np.asarray(scaler.scale_ if scaler.with_std else 1.0)  # float64 either way
     # Fold the scaler into the linear model: w . (x - m) / s + b = (w / s) . x + (b - w . m / s)
     coef = model.coef_[0] / scale
     intercept = float(model.intercept_[0] - np.sum(coef * mean))  # mean: 0.0 if with_mean=False
@@ -61,7 +61,7 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     def linear(X: NDArray[np.float64]) -> NDArray[np.float64]:
         # the logistic sigmoid scikit-learn applies (expit: stable for large |z|); one ufunc,
         # which matters when scoring a single row
-        return np.asarray(expit(X @ coef + intercept), dtype=np.float64)
+        return np.asarray(expit(X @ coef + intercept))  # float64, as X and coef are
 
     return linear
 
