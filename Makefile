@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck pytest serve bench-serve ui bench lock clean
+.PHONY: help install run test lint imports format typecheck pytest serve bench-serve ui bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,10 @@ install: $(STAMP) ## create/update .venv with the locked dependencies
 run: $(STAMP) ## train on the bundled data, log to MLflow, promote if the gate passes
 	$(BIN)/bcml train
 
-test: $(STAMP) lint typecheck pytest ## lint, type-check and run the whole test suite
+test: $(STAMP) lint typecheck imports pytest ## lint, type-check, check the layers, run every test
+
+imports: $(STAMP) ## import-linter: the package's layers (pyproject.toml [tool.importlinter])
+	$(BIN)/lint-imports
 
 lint: $(STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .
