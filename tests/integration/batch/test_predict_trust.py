@@ -57,6 +57,17 @@ def bcml_predict(trained: Trained, *args: str) -> list[str]:
     return [*BCML, "predict", "--models-dir", str(trained.models_dir), *args]
 
 
+def predict_into(trained: Trained, source: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """``bcml predict --input SOURCE --output OUTPUT`` as a subprocess, its output as text."""
+    return subprocess.run(
+        bcml_predict(trained, "--input", str(source), "--output", str(output)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def read_output(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open()))
 
@@ -231,13 +242,7 @@ def _one_line_gz(path: Path, gib: int) -> Path:
 def test_a_csv_gz_of_one_huge_line_stops_at_1_mib_with_exit_2(trained, tmp_path):
     source = _one_line_gz(tmp_path / "huge.csv.gz", gib=4)
     started = time.monotonic()
-    done = subprocess.run(
-        bcml_predict(trained, "--input", str(source), "--output", str(tmp_path / "o.csv")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = predict_into(trained, source, tmp_path / "o.csv")
     assert done.returncode == 2, done.stderr
     assert "row 1 is longer than 1 MiB (1,048,576 bytes)" in done.stderr
     assert "Traceback" not in done.stderr
@@ -249,13 +254,7 @@ def test_a_csv_gz_of_one_huge_line_stops_at_1_mib_with_exit_2(trained, tmp_path)
 def test_a_malformed_header_exits_2_with_a_message_not_a_traceback(trained, tmp_path):
     source = tmp_path / "in.csv"
     source.write_text('id,"radius_mean,texture_mean\n1,2,3\n')
-    done = subprocess.run(
-        bcml_predict(trained, "--input", str(source), "--output", str(tmp_path / "o.csv")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = predict_into(trained, source, tmp_path / "o.csv")
     assert done.returncode == 2
     assert "the header (line 1) is not a valid CSV row" in done.stderr
     assert "Traceback" not in done.stderr
