@@ -1,16 +1,10 @@
-"""Streaming CSV/Parquet input and atomic CSV/Parquet output for batch scoring (pyarrow).
+"""Streaming CSV/Parquet input for batch scoring (pyarrow).
 
 Readers yield :class:`Chunk` objects of at most ``chunk_size`` rows, so memory stays flat
 whatever the file size: CSV as blocks of whole lines, each parsed by pyarrow on all cores (see
 :class:`CsvReader` for why not ``pyarrow.csv.open_csv``), Parquet through
-``ParquetFile.iter_batches``. The layout is the
-training data's: the 30 WDBC feature columns in any order, ``id`` kept, ``diagnosis`` ignored,
-other columns allowed only when empty (Kaggle's trailing unnamed column).
-
-Writers write to ``<name>.<pid>.<random>.partial`` beside the target, created exclusively with
-mode 0o600 (it holds patient data), and rename it over the target only on
-:meth:`AtomicTableWriter.commit`, so an interrupted run never leaves a truncated file under the
-name of a complete one. ``-`` means stdin/stdout, CSV only.
+``ParquetFile.iter_batches``. The columns are found by
+:func:`~breast_cancer_ml.adapters.table_layout.resolve_layout`.
 
 Rows are numbered 1, 2, ... from the first data row (the header is not a row): row ``n`` of a
 CSV file is its line ``n + 1``. Every message and the ``row`` columns use this numbering. A CSV
@@ -25,14 +19,11 @@ import contextlib
 import csv
 import gzip
 import io
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,17 +32,16 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from breast_cancer_ml.domain.schema import FEATURES, ID_COLUMN, LABEL_COLUMN
-from breast_cancer_ml.errors import ConfigError, DataValidationError
+from breast_cancer_ml.adapters.table_layout import (
+    STDIO,
+    Layout,
+    is_gzip,
+    resolve_layout,
+    table_format,
+)
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.errors import DataValidationError
 
-STDIO = "-"
-Format = Literal["csv", "parquet"]
-_SUFFIXES: dict[str, Format] = {
-    ".csv": "csv",
-    ".csv.gz": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 #: Bytes of CSV text per row assumed when sizing pyarrow's parse blocks from ``chunk_size``.
 _CSV_BYTES_PER_ROW = 128
 #: Smallest block of CSV text parsed at once (~9k rows of WDBC data): large enough that
@@ -61,24 +51,6 @@ _MIN_CSV_BLOCK = 2 << 20
 _MIN_PARQUET_BATCH = 65_536
 #: Longest CSV record (line, newline excluded) read, in bytes: 1 MiB. A WDBC row is ~400 bytes.
 MAX_RECORD_BYTES = 1 << 20
-
-
-def table_format(name: str) -> Format:
-    """``"csv"`` or ``"parquet"`` from a file name's extension; ``-`` (stdin/stdout) is CSV."""
-    if name == STDIO:
-        return "csv"
-    lower = name.lower().rstrip("/")
-    for suffix, fmt in sorted(_SUFFIXES.items(), key=lambda kv: -len(kv[0])):
-        if lower.endswith(suffix):
-            return fmt
-    raise ConfigError(
-        f"{name}: unknown file type. Use a .csv, .csv.gz or .parquet file name, "
-        f"or - for CSV on stdin/stdout."
-    )
-
-
-def _is_gzip(name: str) -> bool:
-    return name.lower().endswith(".gz")
 
 
 @dataclass(frozen=True)
@@ -113,38 +85,6 @@ class Chunk:
             not_numeric=self.not_numeric[offset:end],
             ids=None if self.ids is None else self.ids.slice(offset, length),
         )
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the columns the scorer needs are in the input (actual names, as in the file)."""
-
-    features: tuple[str, ...]
-    id: str | None
-    ignored: tuple[str, ...]  # must be empty in every row
-
-
-def resolve_layout(names: list[str], where: str, columns: tuple[str, ...] = FEATURES) -> Layout:
-    """Match the input's column names (surrounding spaces ignored) to the expected ones."""
-    stripped: dict[str, str] = {}
-    for name in names:
-        key = name.strip().lstrip("\ufeff")
-        if key in stripped and key:
-            raise DataValidationError(f"{where}: column {key!r} appears more than once.")
-        stripped[key] = name
-    missing = [c for c in columns if c not in stripped]
-    if missing:
-        raise DataValidationError(
-            f"{where}: missing column(s) {missing}. Expected the 30 WDBC feature columns "
-            f"(Kaggle names, e.g. 'radius_mean', 'concave points_mean'); 'id' is optional and "
-            f"'diagnosis' is ignored."
-        )
-    known = {*columns, ID_COLUMN, LABEL_COLUMN}
-    return Layout(
-        features=tuple(stripped[c] for c in columns),
-        id=stripped.get(ID_COLUMN),
-        ignored=tuple(name for key, name in stripped.items() if key not in known),
-    )
 
 
 def _floats(
@@ -188,7 +128,7 @@ def _copy_floats(values: pa.Array | pa.ChunkedArray, out: NDArray[np.float64]) -
     (and nothing done) for any other column, which :func:`_floats` converts instead.
 
     One copy and no conversion call: pyarrow's ``to_numpy`` would also import pandas (see
-    :func:`arrow_array`), which the batch path does without.
+    :mod:`~breast_cancer_ml.adapters.arrow_arrays`), which the batch path does without.
     """
     if not pa.types.is_float64(values.type) or values.null_count:
         return False
@@ -203,34 +143,6 @@ def _copy_floats(values: pa.Array | pa.ChunkedArray, out: NDArray[np.float64]) -
             )
         start += n
     return True
-
-
-_NUMPY_TYPES: dict[pa.DataType, Any] = {pa.int64(): np.int64, pa.float64(): np.float64}
-
-
-def arrow_array(values: NDArray[Any], kind: pa.DataType) -> pa.Array:
-    """A numpy array of int64, float64 or bool values as an Arrow array of ``kind``, no nulls.
-
-    Built from the array's own memory (bools are bit-packed), not with ``pa.array``, which
-    imports pandas on first use to check for pandas types (~0.2 s and ~35 MB that
-    ``bcml predict`` does not otherwise need).
-    """
-    n = len(values)
-    if pa.types.is_boolean(kind):
-        bits = np.packbits(np.asarray(values, dtype=np.bool_), bitorder="little")
-        return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(bits)])
-    data = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[kind])
-    return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(data)])
-
-
-def arrow_strings(texts: list[str]) -> pa.Array:
-    """A small Arrow string array (no nulls), built without ``pa.array`` (see above)."""
-    encoded = [t.encode() for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    offsets[1:] = np.cumsum([len(b) for b in encoded])
-    return pa.Array.from_buffers(
-        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    )
 
 
 def _filled(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -341,7 +253,7 @@ class CsvReader(TableReader):
                 # Closed by close(): the reader outlives this constructor.
                 opened: Any = (
                     gzip.open(source, "rb")  # noqa: SIM115
-                    if _is_gzip(source)
+                    if is_gzip(source)
                     else Path(source).open("rb")  # noqa: SIM115
                 )
                 self._owned = self._stream = opened
@@ -557,163 +469,3 @@ def open_reader(source: str, chunk_size: int, columns: tuple[str, ...] = FEATURE
     if table_format(source) == "parquet":
         return ParquetReader(source, chunk_size, columns)
     return CsvReader(source, chunk_size, columns)
-
-
-#: Columns of the scored output, in order. ``row`` is the 1-based input row (joins back to the
-#: input with or without an ``id`` column); ``warnings`` names the features outside the model's
-#: plausibility envelope, separated by ``;`` (empty when every feature is in range).
-OUTPUT_COLUMNS = (
-    "row",
-    "id",
-    "prediction",
-    "prediction_label",
-    "probability",
-    "confidence",
-    "warnings",
-    "model_version",
-)
-#: Columns of the reject file: 1-based data row (the header is not a row), id, reason.
-REJECT_COLUMNS = ("row", "id", "reason")
-
-
-def output_schema(id_type: pa.DataType) -> pa.Schema:
-    types = {
-        "row": pa.int64(),
-        "id": id_type,
-        "prediction": pa.int64(),
-        "prediction_label": pa.string(),
-        "probability": pa.float64(),
-        "confidence": pa.string(),
-        "warnings": pa.string(),
-        "model_version": pa.string(),
-    }
-    return pa.schema([pa.field(name, types[name]) for name in OUTPUT_COLUMNS])
-
-
-REJECT_SCHEMA = pa.schema(
-    [pa.field("row", pa.int64()), pa.field("id", pa.string()), pa.field("reason", pa.string())]
-)
-
-#: Suffix of the files a writer fills before they are complete.
-PARTIAL_SUFFIX = ".partial"
-
-
-def create_partial(folder: Path, name: str) -> tuple[int, Path]:
-    """A new, empty ``<name>.<pid>.<random>.partial`` in ``folder``: created exclusively
-    (``O_EXCL``: never an existing file or a planted link) with mode 0o600, since it holds
-    patient data. Returns the open descriptor and the path."""
-    fd, path = tempfile.mkstemp(prefix=f"{name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=folder)
-    return fd, Path(path)
-
-
-def _open_created(fd: int, path: Path, gzip_csv: bool) -> pa.NativeFile:
-    """A pyarrow stream writing to the file ``fd`` (from :func:`create_partial`) refers to.
-
-    pyarrow opens files by name only, and its native file writes faster than a Python file
-    object. The name is opened again and checked to be the very file created exclusively
-    (same inode, held open until then), so nothing swapped in under that name is written to.
-    """
-    try:
-        native = pa.OSFile(str(path), mode="w")
-        mine, opened = os.fstat(fd), os.fstat(native.fileno())
-        if (mine.st_dev, mine.st_ino) != (opened.st_dev, opened.st_ino):
-            native.close()
-            raise ConfigError(f"{path} was replaced while being opened; not writing to it.")
-    finally:
-        os.close(fd)
-    return pa.CompressedOutputStream(native, "gzip") if gzip_csv else native
-
-
-class AtomicTableWriter:
-    """Write record batches as CSV or Parquet to ``target`` atomically (or to stdout: ``-``).
-
-    Batches go to a partial file (:func:`create_partial`); :meth:`commit` fsyncs and renames it
-    over ``target`` (which keeps mode 0o600); :meth:`abort` (or leaving the ``with`` block on an
-    exception) deletes it. For stdout, ``hold=True`` writes to a partial file in the temporary
-    folder and copies it to stdout only on :meth:`commit`, so nothing reaches stdout from a run
-    that fails (``--strict`` with ``--output -``).
-    """
-
-    def __init__(self, target: str, schema: pa.Schema, *, hold: bool = False) -> None:
-        self.target = target
-        self.schema = schema
-        self.fmt = table_format(target)
-        self.rows = 0
-        self._path: Path | None = None
-        self._to_stdout = target == STDIO
-        self._stream: pa.NativeFile | None = None
-        sink: Any
-        if self._to_stdout and not hold:
-            sink = sys.stdout.buffer
-        else:
-            if self._to_stdout:
-                fd, self._path = create_partial(Path(tempfile.gettempdir()), "bcml-stdout")
-            else:
-                final = Path(target)
-                if final.is_dir():
-                    raise ConfigError(f"{target} is a folder; give a file name for the output.")
-                final.parent.mkdir(parents=True, exist_ok=True)
-                fd, self._path = create_partial(final.parent, final.name)
-            gzip_csv = _is_gzip(target) and self.fmt == "csv"
-            sink = self._stream = _open_created(fd, self._path, gzip_csv)
-        self._writer: pcsv.CSVWriter | pq.ParquetWriter
-        if self.fmt == "parquet":
-            self._writer = pq.ParquetWriter(sink, schema)
-        else:
-            options = pcsv.WriteOptions(quoting_style="needed")
-            self._writer = pcsv.CSVWriter(sink, schema, write_options=options)
-        self._open = True
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
-        self.rows += batch.num_rows
-
-    def _close(self) -> None:
-        if self._open:
-            self._open = False
-            self._writer.close()
-            if self._stream is not None:
-                self._stream.close()
-
-    def commit(self) -> None:
-        """Finish the file and give it its final name."""
-        self._close()
-        if self._path is None:
-            sys.stdout.buffer.flush()
-            return
-        if self._to_stdout:
-            with self._path.open("rb") as held:
-                shutil.copyfileobj(held, sys.stdout.buffer, 1 << 20)
-            sys.stdout.buffer.flush()
-            self._path.unlink()
-            self._path = None
-            return
-        fd = os.open(self._path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._path.replace(self.target)
-        dir_fd = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        self._path = None
-
-    def abort(self) -> None:
-        """Drop the unfinished file."""
-        with contextlib.suppress(Exception):
-            self._close()
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
-
-    def __enter__(self) -> AtomicTableWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._path is not None or self._open:
-            self.abort()  # left without commit(): nothing is published

@@ -16,16 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from breast_cancer_ml.adapters import tabular_io
-from breast_cancer_ml.adapters.tabular_io import (
-    MAX_RECORD_BYTES,
-    REJECT_SCHEMA,
-    AtomicTableWriter,
-    first_long_line,
-    open_reader,
-    resolve_layout,
-    table_format,
-)
+from breast_cancer_ml.adapters import arrow_arrays, table_readers
+from breast_cancer_ml.adapters.table_layout import REJECT_SCHEMA, resolve_layout, table_format
+from breast_cancer_ml.adapters.table_readers import MAX_RECORD_BYTES, first_long_line, open_reader
+from breast_cancer_ml.adapters.table_writers import AtomicTableWriter
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import ConfigError, DataValidationError
 
@@ -101,6 +95,34 @@ def test_csv_bad_values_become_nan_with_a_not_a_number_mask(tmp_path):
     assert np.isnan(chunk.X[2, 1])
     assert chunk.X[3, 2] == 7.5
     assert np.argwhere(chunk.not_numeric).tolist() == [[1, 0]]
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "not_numeric"),
+    [
+        ("1_0", np.nan, True),  # Python's float() would read it as 10
+        ("1e3", 1000.0, False),
+        (" 2.5\t", 2.5, False),
+        ("abc", np.nan, True),
+        ("", np.nan, False),  # blank: missing, not "not a number"
+        ("   ", np.nan, False),
+        ("7", 7.0, False),
+    ],
+)
+def test_how_a_csv_cell_is_read_and_the_rest_of_its_row_still_is(
+    tmp_path, cell, value, not_numeric
+):
+    rows: list[list[object]] = [list(r) for r in _rows(2)]
+    rows[1][0] = cell
+    path = write_csv(tmp_path / "in.csv", rows, list(FEATURES))
+    with open_reader(str(path), chunk_size=100) as reader:
+        (chunk,) = list(reader)
+    np.testing.assert_array_equal(chunk.X[1, 0], value)
+    assert bool(chunk.not_numeric[1, 0]) is not_numeric
+    np.testing.assert_array_equal(chunk.X[1, 1:], np.array(rows[1][1:], dtype=np.float64))
+    np.testing.assert_array_equal(chunk.X[0], np.array(rows[0], dtype=np.float64))
+    assert np.argwhere(chunk.not_numeric).tolist() == ([[1, 0]] if not_numeric else [])
+    assert (chunk.X.dtype, chunk.not_numeric.dtype) == (np.float64, np.bool_)
 
 
 def test_csv_unknown_column_with_a_value_is_refused_with_its_row(tmp_path):
@@ -250,12 +272,12 @@ def test_writer_refuses_a_folder(tmp_path):
     ],
 )
 def test_arrow_array_equals_pyarrows_own_conversion(values: Any, kind: pa.DataType) -> None:
-    assert tabular_io.arrow_array(values, kind).equals(pa.array(values, type=kind))
+    assert arrow_arrays.arrow_array(values, kind).equals(pa.array(values, type=kind))
 
 
 def test_arrow_strings_equals_pyarrows_own_conversion() -> None:
     texts = ["Benign", "Malignant", "", "é-ü", "29a3d41aa2ac4d7fa93593ca1ccee06e"]
-    assert tabular_io.arrow_strings(texts).equals(pa.array(texts, type=pa.string()))
+    assert arrow_arrays.arrow_strings(texts).equals(pa.array(texts, type=pa.string()))
 
 
 def test_float_columns_are_copied_exactly_from_every_piece_of_a_chunked_column() -> None:
@@ -263,7 +285,7 @@ def test_float_columns_are_copied_exactly_from_every_piece_of_a_chunked_column()
     whole = pa.array(values)
     chunked = pa.chunked_array([whole.slice(0, 30), whole.slice(30, 45), whole.slice(75)])
     out = np.full((100, 2), np.nan, order="F")
-    assert tabular_io._copy_floats(chunked, out[:, 1])
+    assert table_readers._copy_floats(chunked, out[:, 1])
     np.testing.assert_array_equal(out[:, 1], values)
     assert np.isnan(out[:, 0]).all()
 
@@ -276,7 +298,7 @@ def test_columns_with_nulls_or_other_types_are_left_to_the_general_conversion(
     column: pa.Array,
 ) -> None:
     out = np.zeros(3)
-    assert not tabular_io._copy_floats(column, out)
+    assert not table_readers._copy_floats(column, out)
     assert (out == 0).all()
 
 
