@@ -31,11 +31,9 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from breast_cancer_ml.pipelines.compare import (
-        gate_share_notes,
-        markdown_table,
-        run_comparison,
-    )
+    from breast_cancer_ml.pipelines.compare.report import gate_share_notes
+    from breast_cancer_ml.pipelines.compare.run import run_comparison
+    from breast_cancer_ml.pipelines.compare.tables import markdown_table
     from breast_cancer_ml.settings import CompareSettings
 
     settings = load_settings_from(args, CompareSettings)
