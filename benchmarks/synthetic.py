@@ -1,4 +1,6 @@
-"""Large synthetic WDBC-like files for benchmarks and tests of batch scoring.
+"""Large synthetic WDBC-like files for benchmarks and tests of batch scoring (not part of the
+package: the product never makes up data). ``python benchmarks/synthetic.py FILE ROWS SEED``
+writes one; the tests import it (pytest puts the repository root on ``sys.path``).
 
 Rows are resampled from the bundled dataset with multiplicative Gaussian noise (5% by default),
 rounded to four significant digits like the original measurements, and written in the Kaggle
@@ -8,6 +10,7 @@ memory. Not for training: the labels are the resampled rows' labels, the noise i
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +67,7 @@ def write_synthetic(path: Path, n_rows: int, seed: int = 0, noise: float = 0.05)
         if writer is not None:
             writer.close()
     return path
+
+
+if __name__ == "__main__":
+    write_synthetic(Path(sys.argv[1]), int(sys.argv[2]), seed=int(sys.argv[3]))
