@@ -243,28 +243,3 @@ def test_deferred_pandas_is_the_real_pandas_on_first_use() -> None:
         "same": True,
         "version": pandas.__version__,
     }
-
-
-def test_batch_scoring_of_a_clean_file_never_imports_pandas(tmp_path: Path, wdbc: Any) -> None:
-    """``bcml predict`` (which defers pandas) scores a valid CSV without the real pandas."""
-    models = tmp_path / "models"
-    _publish(models, build_pipeline("logreg", 42).fit(wdbc.X, wdbc.y), "run-pandas")
-    source = tmp_path / "in.csv"
-    header = ",".join(["id", *(f'"{f}"' if " " in f else f for f in FEATURES)])
-    rows = [",".join([str(i), *map(repr, map(float, x))]) for i, x in enumerate(wdbc.X[:50])]
-    source.write_text("\n".join([header, *rows]) + "\n")
-    doc = _fresh(
-        f"""
-        import json
-        from breast_cancer_ml import cli, lean_imports
-        code = cli.main(["predict", "--models-dir", {str(models)!r}, "--input",
-                         {str(source)!r}, "--output", {str(tmp_path / "out.csv")!r}])
-        print(json.dumps({{"code": code, "pandas": lean_imports.deferred_loaded("pandas")}}))
-        """
-    )
-    assert doc == {"code": 0, "pandas": False}
-    import pyarrow.csv as pcsv
-
-    out = pcsv.read_csv(tmp_path / "out.csv")
-    expected = build_pipeline("logreg", 42).fit(wdbc.X, wdbc.y).predict_proba(wdbc.X[:50])[:, 1]
-    np.testing.assert_allclose(out.column("probability").to_numpy(), expected, atol=1e-12)
