@@ -1,13 +1,9 @@
-"""Streaming readers and atomic writers of batch scoring, on real small files."""
+"""Streaming readers of batch scoring, on real small files."""
 
 from __future__ import annotations
 
 import gzip
-import io
-import stat
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,12 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from breast_cancer_ml.adapters import arrow_arrays, table_readers
-from breast_cancer_ml.adapters.table_layout import REJECT_SCHEMA, resolve_layout, table_format
+from breast_cancer_ml.adapters import table_readers
 from breast_cancer_ml.adapters.table_readers import MAX_RECORD_BYTES, first_long_line, open_reader
-from breast_cancer_ml.adapters.table_writers import AtomicTableWriter
 from breast_cancer_ml.domain.schema import FEATURES
-from breast_cancer_ml.errors import ConfigError, DataValidationError
+from breast_cancer_ml.errors import DataValidationError
 
 
 def _rows(n: int) -> list[list[float]]:
@@ -32,35 +26,6 @@ def write_csv(path: Path, rows: list[list[object]], header: list[str], text: str
     lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
     path.write_text(text or "\n".join(lines) + "\n")
     return path
-
-
-@pytest.mark.parametrize(
-    ("name", "fmt"),
-    [("a.csv", "csv"), ("A.CSV.GZ", "csv"), ("x.parquet", "parquet"), ("x.pq", "parquet")],
-)
-def test_table_format_from_extension(name, fmt):
-    assert table_format(name) == fmt
-    assert table_format("-") == "csv"
-
-
-def test_unknown_extension_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"data\.json: unknown file type"):
-        table_format("data.json")
-
-
-def test_layout_strips_spaces_and_lists_ignored_columns():
-    names = ["\ufeffid", " diagnosis", *[f" {c} " for c in reversed(FEATURES)], ""]
-    layout = resolve_layout(names, "f.csv")
-    assert layout.id == "\ufeffid"
-    assert [n.strip() for n in layout.features] == list(FEATURES)
-    assert layout.ignored == ("",)
-
-
-def test_missing_and_duplicate_columns_are_named():
-    with pytest.raises(DataValidationError, match=r"f\.csv: missing column\(s\) \['area_se'\]"):
-        resolve_layout([c for c in FEATURES if c != "area_se"], "f.csv")
-    with pytest.raises(DataValidationError, match="'radius_mean' appears more than once"):
-        resolve_layout([*FEATURES, " radius_mean"], "f.csv")
 
 
 def test_csv_chunks_in_feature_order_with_ids_kaggle_trailing_column_and_bom(tmp_path):
@@ -213,73 +178,6 @@ def test_parquet_string_features_are_parsed(tmp_path):
     assert np.argwhere(chunk.not_numeric).tolist() == [[1, 0]]
 
 
-def _batch(n: int) -> pa.RecordBatch:
-    return pa.record_batch(
-        [pa.array(range(n), pa.int64()), pa.array(["x"] * n), pa.array(["why"] * n)],
-        schema=REJECT_SCHEMA,
-    )
-
-
-@pytest.mark.parametrize("name", ["out.csv", "out.parquet", "out.csv.gz"])
-def test_writer_commits_by_rename_and_leaves_nothing_partial(tmp_path, name):
-    target = tmp_path / "sub" / name
-    with AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
-        writer.write(_batch(3))
-        (partial,) = target.parent.glob(f"{name}.*.partial")
-        assert stat.S_IMODE(partial.stat().st_mode) == 0o600  # patient data: owner only
-        assert not target.exists()
-        writer.commit()
-    assert target.exists()
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert list(target.parent.iterdir()) == [target]
-    if name.endswith(".parquet"):
-        assert pq.read_table(target).num_rows == 3
-    elif name.endswith(".gz"):
-        assert gzip.decompress(target.read_bytes()).decode().count("\n") == 4
-    else:
-        assert target.read_text().splitlines()[0] == '"row","id","reason"'
-
-
-def test_writer_failure_keeps_the_previous_file_and_removes_the_partial(tmp_path):
-    target = tmp_path / "out.csv"
-    target.write_text("previous complete output\n")
-
-    def fail_mid_write() -> None:
-        with AtomicTableWriter(str(target), REJECT_SCHEMA) as writer:
-            writer.write(_batch(3))
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        fail_mid_write()
-    assert target.read_text() == "previous complete output\n"
-    assert list(tmp_path.iterdir()) == [target]
-
-
-def test_writer_refuses_a_folder(tmp_path):
-    (tmp_path / "d.csv").mkdir()
-    with pytest.raises(ConfigError, match="is a folder"):
-        AtomicTableWriter(str(tmp_path / "d.csv"), REJECT_SCHEMA)
-
-
-@pytest.mark.parametrize(
-    ("values", "kind"),
-    [
-        (np.array([3, -1, 0, 2**40], dtype=np.int64), pa.int64()),
-        (np.array([0.1, -2.5, np.inf, 1e-300]), pa.float64()),
-        (np.array([True, False, True, True, False, False, True, True, False, True]), pa.bool_()),
-        (np.arange(20, dtype=np.int64)[::3], pa.int64()),  # not contiguous
-        (np.array([], dtype=np.float64), pa.float64()),
-    ],
-)
-def test_arrow_array_equals_pyarrows_own_conversion(values: Any, kind: pa.DataType) -> None:
-    assert arrow_arrays.arrow_array(values, kind).equals(pa.array(values, type=kind))
-
-
-def test_arrow_strings_equals_pyarrows_own_conversion() -> None:
-    texts = ["Benign", "Malignant", "", "é-ü", "29a3d41aa2ac4d7fa93593ca1ccee06e"]
-    assert arrow_arrays.arrow_strings(texts).equals(pa.array(texts, type=pa.string()))
-
-
 def test_float_columns_are_copied_exactly_from_every_piece_of_a_chunked_column() -> None:
     values = np.random.default_rng(0).normal(size=100)
     whole = pa.array(values)
@@ -365,29 +263,6 @@ def _first_long_line_by_hand(block: bytes, limit: int) -> int | None:
 def test_first_long_line_finds_what_a_line_by_line_scan_finds(lengths, limit):
     block = b"".join(b"x" * n + b"\n" for n in lengths)
     assert first_long_line(block, limit) == _first_long_line_by_hand(block, limit)
-
-
-def test_held_stdout_gets_nothing_until_commit(tmp_path, monkeypatch):
-    captured = io.BytesIO()
-    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(captured))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    with AtomicTableWriter("-", REJECT_SCHEMA, hold=True) as writer:
-        writer.write(_batch(2))
-        (held,) = tmp_path.glob("bcml-stdout.*.partial")
-        assert stat.S_IMODE(held.stat().st_mode) == 0o600
-        assert captured.getvalue() == b""
-        writer.commit()
-    assert captured.getvalue().decode().splitlines()[0] == '"row","id","reason"'
-    assert list(tmp_path.iterdir()) == []
-
-    with AtomicTableWriter("-", REJECT_SCHEMA, hold=True) as writer:
-        writer.write(_batch(2))
-        # left without commit (a --strict failure): nothing reaches stdout
-    assert captured.getvalue().decode().count("\n") == 3
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("column", [0, 1])
