@@ -19,7 +19,6 @@ from sklearn.metrics import (
 
 from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 
-CV_METRICS = ("accuracy", "precision", "recall", "f1")
 #: What ``bcml compare`` reports per fold. Brier is a loss (lower is better); the rest gains.
 COMPARE_METRICS = (
     "accuracy",
