@@ -9,10 +9,11 @@ endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
-# Two installs into one venv. `make run` needs only training and serving (the `train` and `serve`
-# extras); `make test` adds the rest (`dev`: batch, Spark, AWS, moto, the test and lint tools).
-# Each has its own stamp, so `make test` after `make run` upgrades the same venv.
-RUN_EXTRAS := train,serve
+# Two installs into one venv. `make run` installs what training and serving need (the `train`
+# and `serve` extras, and `batch` for `bcml predict`: pyarrow, which mlflow requires anyway);
+# `make test` adds the rest (`dev`: Spark, AWS, moto, the test and lint tools). Each has its
+# own stamp, so `make test` after `make run` upgrades the same venv.
+RUN_EXTRAS := train,serve,batch
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
@@ -42,7 +43,7 @@ $(DEV_STAMP): pyproject.toml $(CONSTRAINTS)
 
 install: $(DEV_STAMP) ## create/update .venv with every locked dependency (what `make test` uses)
 
-install-run: $(RUN_STAMP) ## create/update .venv with only what training and serving need
+install-run: $(RUN_STAMP) ## create/update .venv with only what train, serve and predict need
 
 run: $(RUN_STAMP) ## train on the bundled data, log to MLflow, promote if the gate passes
 	$(BIN)/bcml train
@@ -107,7 +108,7 @@ image: ## build the serving image with models/latest baked in (none there: mount
 	$(CONTAINER) build $(BUILD_FLAGS) -f deployment/Dockerfile \
 	  --build-arg MODEL_DIR=$(IMAGE_MODEL) -t $(IMAGE) .
 
-# A regression guard: 420 MB now (python:3.11-slim stand-in 220 MB + venv); see DEPLOYMENT.md.
+# A regression guard: 420 MB now (python:3.11-slim stand-in 220 MB + venv); see docs/deployment.md.
 MAX_IMAGE_MB ?= 440
 image-test: image ## build, run on 127.0.0.1 (baked-in, mounted and no model), predict, check non-root and size
 	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" MAX_IMAGE_MB="$(MAX_IMAGE_MB)" \
