@@ -212,8 +212,8 @@ def arrow_array(values: NDArray[Any], kind: pa.DataType) -> pa.Array:
     """A numpy array of int64, float64 or bool values as an Arrow array of ``kind``, no nulls.
 
     Built from the array's own memory (bools are bit-packed), not with ``pa.array``, which
-    imports pandas on first use to check for pandas types (~0.2 s and ~35 MB that
-    ``bcml predict`` does not otherwise need).
+    imports pandas on first use to check for pandas types: a heavy import, time and memory
+    that ``bcml predict`` does not otherwise need.
     """
     n = len(values)
     if pa.types.is_boolean(kind):
