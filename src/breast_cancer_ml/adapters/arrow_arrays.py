@@ -1,7 +1,8 @@
 """numpy arrays as Arrow arrays without ``pa.array``, for the columns of the scored output.
 
-``pa.array`` imports pandas on first use to check for pandas types (~0.2 s and ~35 MB that
-``bcml predict`` does not otherwise need); these build the Arrow arrays from buffers instead.
+``pa.array`` imports pandas on first use to check for pandas types: a heavy import, time and
+memory that ``bcml predict`` does not otherwise need; these build the Arrow arrays from buffers
+instead.
 """
 
 from __future__ import annotations

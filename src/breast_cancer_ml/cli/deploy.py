@@ -154,7 +154,7 @@ def _api_key_checks(result: EcsResult, check_url: str | None) -> None:
         print(
             f"WARNING: {result.cluster}/{result.service} runs without an API key "
             "(ecs-service stack with RequireApiKey=false?): anyone who reaches it gets "
-            "predictions. See deployment/DEPLOYMENT.md.",
+            "predictions. See docs/deployment.md.",
             file=sys.stderr,
             flush=True,
         )

@@ -21,9 +21,9 @@ from breast_cancer_ml.errors import BcmlError
 #: Commands run with the cyclic garbage collector paused. Their time is mostly importing
 #: scikit-learn, scipy, pyarrow (and MLflow with SQLAlchemy for ``train``): about a million
 #: objects that all stay alive, over which the collector runs hundreds of collections and
-#: frees nothing. Measured on the bundled data: ``bcml train`` 2.7 s -> 2.0 s with the same
-#: peak memory (+2 MB); ``bcml predict`` on 1M rows -0.1 s, memory unchanged and still flat
-#: on 10M rows (the data path frees by reference counting). Memory that only the collector
+#: frees nothing: that time is pure waste for a short command. Peak memory barely moves and
+#: stays flat in file size, because the data path frees by reference counting (the benchmarks
+#: in docs/performance.md measure both). Memory that only the collector
 #: could free (reference cycles) is bounded by one command's work. Long-running commands
 #: (``serve``, ``compare``) keep the collector: the server pauses it only while starting.
 PAUSE_CYCLIC_GC = frozenset({"train", "predict"})
@@ -57,7 +57,8 @@ def run() -> None:
     """Console-script entry point."""
     code = main(restore_gc=False)
     # Everything is written and closed by now. Freezing the heap spares the interpreter's
-    # final garbage collections over ~400k objects from mlflow/sklearn (~1.5 s at exit).
+    # final garbage collections over the hundreds of thousands of objects mlflow and
+    # scikit-learn left alive, which would only delay the exit.
     gc.freeze()
     if code in SIGNAL_EXITS or _reader_left_behind():
         # Stopped by a signal (its partial files already removed), or a batch reader is still

@@ -170,8 +170,8 @@ Held-out test split (one split: a small sample, read with its noise in mind):
 
 ## Limitations and risks
 - Malignant is the positive class; a missed malignancy (false negative) is the costly error,
-  so the gate is on recall. About 21 malignant cases per CV fold: one miss moves a fold's
-  recall by about 5 points.
+  so the gate is on recall. A CV fold holds only the training split's malignant cases divided
+  by the number of folds: one miss moves a fold's recall by several points.
 - One public dataset from one institution; no external validation. Performance on other
   scanners, labs or populations is unknown.
 - Inputs must be the 30 WDBC features in the documented order and units; the service rejects

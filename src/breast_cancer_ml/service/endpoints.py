@@ -160,8 +160,8 @@ class BodyDeadline:
     """The body deadline: a request's body must be complete ``seconds`` after its read began.
 
     A client trickling its body (or sending none) must not hold a connection forever. A
-    request registers while it reads its body (a dict entry: a timer per request costs ~7 us
-    with uvloop, more than the rest of the read); :meth:`watch`, one task for the whole
+    request registers while it reads its body (a dict entry: a timer per request would cost
+    more than the rest of the read); :meth:`watch`, one task for the whole
     service, cancels each read that is overdue, which :meth:`read` turns into ``TimeoutError``.
     A read is stopped between ``seconds`` and ``seconds`` + :attr:`tick` after it began.
     """

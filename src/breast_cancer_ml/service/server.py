@@ -64,9 +64,9 @@ def pause_gc_for_startup() -> None:
     """Turn the cyclic garbage collector off until start-up is over (:func:`resume_gc`).
 
     Importing scikit-learn, scipy and skops allocates about a million objects that all stay
-    alive; on the way the collector ran ~350 collections over them that found nothing to free.
-    Off, the server process needs ~0.1 s less CPU to its first answer (1.08-1.12 s -> 0.96-1.03 s
-    for the imports alone, 4 paired runs). Reference counting still frees everything acyclic.
+    alive; on the way the collector ran hundreds of collections over them that found nothing
+    to free, and delayed the first answer (the cold-start benchmark in docs/performance.md
+    measures it). Reference counting still frees everything acyclic.
     """
     global _gc_paused
     if gc.isenabled():
