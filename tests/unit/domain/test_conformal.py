@@ -11,6 +11,8 @@ import pytest
 from breast_cancer_ml.domain.conformal import (
     DEFAULT_ALPHAS,
     DEFAULT_MAX_REFER_RATE,
+    MARGINAL,
+    MONDRIAN,
     ConformalParams,
     choose_alpha,
     decide,
@@ -62,6 +64,20 @@ def test_each_class_gets_its_own_quantile() -> None:
     got = fit(y, p, 0.5)
     assert got.q_benign == pytest.approx(0.2)
     assert got.q_malignant == pytest.approx(0.5)
+
+
+def test_the_marginal_method_shares_one_quantile_of_every_cases_true_class_score() -> None:
+    # true-class scores: benign p = 0.1, 0.2, 0.3; malignant 1 - p = 0.05, 0.4, 0.5, 0.6
+    # sorted: 0.05 0.1 0.2 0.3 0.4 0.5 0.6; alpha 0.5: k = ceil(8 * 0.5) = 4 -> 0.3
+    y = [0, 0, 0, 1, 1, 1, 1]
+    p = [0.1, 0.2, 0.3, 0.95, 0.6, 0.5, 0.4]
+    got = fit(y, p, 0.5, method=MARGINAL)
+    assert got.q_benign == pytest.approx(0.3)
+    assert got.q_malignant == pytest.approx(0.3)
+    assert got.method == MARGINAL
+    assert fit(y, p, 0.5).method == MONDRIAN  # the default
+    with pytest.raises(ValueError, match="unknown conformal method"):
+        fit(y, p, 0.5, method="other")  # type: ignore[arg-type]
 
 
 def test_sets_include_a_class_whose_score_equals_its_quantile() -> None:
@@ -155,23 +171,28 @@ def test_choose_alpha_equals_a_loop_of_fit_and_evaluate_over_the_grid() -> None:
     y = rng.integers(0, 2, 300)
     p = np.clip(0.15 + 0.7 * y + rng.normal(0, 0.18, 300), 0, 1)
     pred = (p >= 0.4).astype(int)
-    for budget in (0.02, 0.05, 0.15):
-        for prediction in (None, pred):
-            rates = [
-                evaluate(fit(y, p, a), y, p, prediction=prediction).refer_rate
-                for a in DEFAULT_ALPHAS
-            ]
-            fitting = [a for a, r in zip(DEFAULT_ALPHAS, rates, strict=True) if r <= budget]
-            choice = choose_alpha(y, p, max_refer_rate=budget, prediction=prediction)
-            if fitting:
-                assert choice.params == fit(y, p, fitting[0])
-                assert choice.within_budget
-            else:
-                assert choice.params.alpha == DEFAULT_ALPHAS[int(np.argmin(rates))]
-                assert not choice.within_budget
-            assert choice.refer_rate == pytest.approx(
-                evaluate(choice.params, y, p, prediction=prediction).refer_rate
-            )
+    for budget, prediction, method in [
+        (0.02, None, MONDRIAN),
+        (0.05, pred, MONDRIAN),
+        (0.15, None, MONDRIAN),
+        (0.05, None, MARGINAL),
+        (0.02, pred, MARGINAL),
+    ]:
+        rates = [
+            evaluate(fit(y, p, a, method=method), y, p, prediction=prediction).refer_rate
+            for a in DEFAULT_ALPHAS
+        ]
+        fitting = [a for a, r in zip(DEFAULT_ALPHAS, rates, strict=True) if r <= budget]
+        choice = choose_alpha(y, p, max_refer_rate=budget, prediction=prediction, method=method)
+        if fitting:
+            assert choice.params == fit(y, p, fitting[0], method=method)
+            assert choice.within_budget
+        else:
+            assert choice.params.alpha == DEFAULT_ALPHAS[int(np.argmin(rates))]
+            assert not choice.within_budget
+        assert choice.refer_rate == pytest.approx(
+            evaluate(choice.params, y, p, prediction=prediction).refer_rate
+        )
 
 
 def test_when_no_alpha_meets_the_budget_the_lowest_refer_rate_is_returned() -> None:
@@ -260,6 +281,9 @@ def test_parameters_round_trip_through_the_metadata() -> None:
         "n_calibration": {"benign": 19, "malignant": 19},
     }
     assert ConformalParams.from_metadata(data) == original
+    marginal = fit(Y19, P19, 0.1, method=MARGINAL)
+    assert marginal.to_metadata()["method"] == "split-conformal"
+    assert ConformalParams.from_metadata(marginal.to_metadata()) == marginal
 
 
 @pytest.mark.parametrize(
