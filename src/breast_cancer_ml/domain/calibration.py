@@ -40,8 +40,8 @@ N_BINS: Final = 10
 #: Probabilities are clipped to [LOGIT_EPS, 1 - LOGIT_EPS] before taking the logit.
 LOGIT_EPS: Final = 1e-12
 #: Newton's method stops when no parameter moves by more than this, or after _MAX_ITER steps.
-_TOLERANCE: Final = 1e-10
-_MAX_ITER: Final = 100
+_TOLERANCE: Final = 1e-10  # pragma: no mutate (any tiny tolerance converges to the same fit)
+_MAX_ITER: Final = 100  # pragma: no mutate (a safety cap; Newton converges in a few steps)
 
 
 def _inputs(y_true: ArrayLike, proba: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

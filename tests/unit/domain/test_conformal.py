@@ -56,6 +56,14 @@ def test_the_quantile_is_the_kth_smallest_score_with_the_finite_sample_correctio
     assert (got.n_benign, got.n_malignant, got.alpha) == (19, 19, alpha)
 
 
+def test_the_rank_is_not_pushed_up_by_floating_point_error() -> None:
+    # n = 9, alpha = 0.7: (9 + 1) * (1 - 0.7) is 3.0000000000000004 in floating point; the
+    # rank is ceil(3) = 3 (score 0.3), not 4 (score 0.4)
+    y = [0] * 9 + [1]
+    p = [round(k / 10, 1) for k in range(1, 10)] + [0.9]
+    assert fit(y, p, 0.7).q_benign == pytest.approx(0.3)
+
+
 def test_each_class_gets_its_own_quantile() -> None:
     # benign scores 0.1, 0.2, 0.3; malignant scores 1 - p = 0.05, 0.4, 0.5, 0.6
     y = [0, 0, 0, 1, 1, 1, 1]
