@@ -203,6 +203,20 @@ def test_choose_alpha_equals_a_loop_of_fit_and_evaluate_over_the_grid() -> None:
         )
 
 
+def test_a_refer_rate_exactly_at_the_budget_is_within_it() -> None:
+    """One case of 20 referred (its set disagrees with its prediction) is 1 - 19/20, which is
+    0.050000000000000044 in floating point: still within a 5% budget."""
+    y = [0] * 10 + [1] * 10
+    p = [0.0] * 10 + [1.0] * 10
+    prediction = [1] + [0] * 9 + [1] * 10
+    choice = choose_alpha(y, p, max_refer_rate=0.05, prediction=prediction, alphas=[0.1])
+    assert choice.refer_rate == pytest.approx(0.05)
+    assert choice.within_budget
+    assert not choose_alpha(
+        y, p, max_refer_rate=0.049, prediction=prediction, alphas=[0.1]
+    ).within_budget
+
+
 def test_when_no_alpha_meets_the_budget_the_lowest_refer_rate_is_returned() -> None:
     # one benign case scores above a malignant one: some case is always referred or wrong
     y = [0, 0, 0, 1, 1, 1]
@@ -300,6 +314,8 @@ def test_parameters_round_trip_through_the_metadata() -> None:
         ({"method": "other"}, "unknown conformal method"),
         ({"alpha": 0.0}, "alpha"),
         ({"quantiles": {"benign": 1.5, "malignant": 0.1}}, "q_benign"),
+        ({"quantiles": {"benign": 0.1, "malignant": -0.1}}, "q_malignant"),
+        ({"n_calibration": {"benign": 3, "malignant": 0}}, "at least one"),
         ({"quantiles": {"benign": 0.1}}, "missing"),
         ({"n_calibration": {"benign": 0, "malignant": 3}}, "at least one"),
         ({"quantiles": None}, "incomplete"),
