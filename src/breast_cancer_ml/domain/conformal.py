@@ -247,6 +247,28 @@ def set_names(in_set: ArrayLike) -> list[str]:
     return [CLASS_NAMES[c] for c, inside in zip(SET_ORDER, row, strict=True) if inside]
 
 
+#: What separates the class names of a set in batch output.
+SET_SEPARATOR: Final = ";"
+
+
+def joined_set_names(in_set: ArrayLike) -> NDArray[np.str_]:
+    """Each row of :func:`prediction_sets` as its class names joined by ``;`` (the batch
+    ``prediction_set`` column): ``"Benign"``, ``"Malignant"``, ``"Benign;Malignant"`` or ``""``."""
+    sets = np.asarray(in_set, dtype=bool)
+    if sets.ndim != 2 or sets.shape[1] != len(SET_ORDER):
+        raise ValueError(f"expected an (n, 2) array of set membership; got shape {sets.shape}")
+    labels = np.array(
+        [
+            SET_SEPARATOR.join(
+                CLASS_NAMES[c] for c, inside in zip(SET_ORDER, row, strict=True) if inside
+            )
+            for row in ((False, False), (False, True), (True, False), (True, True))
+        ]
+    )
+    # row (benign, malignant) -> index 2 * benign + malignant of the four labels above
+    return np.asarray(labels[2 * sets[:, 0] + sets[:, 1]])
+
+
 def decide_one(
     params: ConformalParams, probability: float, *, in_envelope: bool = True, prediction: int | None
 ) -> tuple[list[str], Decision]:

@@ -19,6 +19,7 @@ from breast_cancer_ml.domain.conformal import (
     decide_one,
     evaluate,
     fit,
+    joined_set_names,
     prediction_sets,
     set_names,
 )
@@ -109,6 +110,17 @@ def test_overlapping_quantiles_give_both_classes() -> None:
     assert set_names([False, True]) == ["Malignant"]
     assert set_names([True, False]) == ["Benign"]
     assert set_names([False, False]) == []
+
+
+def test_batch_sets_are_class_names_joined_by_a_semicolon() -> None:
+    sets = np.array([[True, False], [False, True], [True, True], [False, False]])
+    assert joined_set_names(sets).tolist() == ["Benign", "Malignant", "Benign;Malignant", ""]
+    rule = params(q_benign=0.6, q_malignant=0.6)
+    p = [0.0, 0.5, 1.0]
+    got = joined_set_names(prediction_sets(rule, p)).tolist()
+    assert got == [";".join(set_names(row)) for row in prediction_sets(rule, p)]
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        joined_set_names([True, False])
 
 
 def test_decision_is_the_single_class_and_refer_otherwise() -> None:
