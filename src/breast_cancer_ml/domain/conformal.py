@@ -24,10 +24,10 @@ splits of the bundled data.
 **Marginal variant** (``method=MARGINAL``, for comparison): one quantile of the true-class
 scores of *all* calibration cases, shared by both classes (Sadinle, Lei & Wasserman 2019, "Least
 ambiguous set-valued classifiers"). Its guarantee is only marginal, ``P(true class in set) >=
-1 - alpha`` over all cases: the malignant minority can be covered less (measured: 0.97 at
-alpha 0.014). Its two-class sets are a band around p = 0.5. Mondrian is the default because a
-missed malignancy must not hide behind the benign majority; ``scripts/refer_policy.py``
-measures both against "refer the k% least certain".
+1 - alpha`` over all cases, so the malignant minority can be covered less than ``1 - alpha``
+while the benign majority is covered more. Its two-class sets are a band around p = 0.5.
+Mondrian is the default because a missed malignancy must not hide behind the benign majority;
+``scripts/refer_policy.py`` measures both against "refer the k% least certain".
 
 **Decision.** ``malignant`` or ``benign`` when the set is that single class; ``refer`` (to a
 pathologist) when the set is empty or holds both classes, when the case is outside the model's
@@ -99,7 +99,7 @@ def _check_alpha(alpha: float) -> None:
 
 
 def _rank(n: int, alpha: float | NDArray[np.float64]) -> NDArray[np.int64]:
-    """``ceil((n + 1) * (1 - alpha))``; 1e-9 keeps 20 * 0.95 = 19.000000000000004 at 19."""
+    """``ceil((n + 1) * (1 - alpha))``; 1e-9 keeps 10 * (1 - 0.7) = 3.0000000000000004 at 3."""
     return np.ceil((n + 1) * (1 - np.asarray(alpha)) - 1e-9).astype(np.int64)
 
 
@@ -107,7 +107,8 @@ def _quantiles(scores: NDArray[np.float64], alphas: NDArray[np.float64]) -> NDAr
     """The corrected quantile of ``scores`` for each alpha (1.0 where the rank exceeds n)."""
     ordered = np.sort(scores)
     k = _rank(ordered.size, alphas)
-    # rank k is the k-th smallest (index k - 1); past the last score every case is covered
+    # rank k is the k-th smallest (index k - 1); past the last score every case is covered.
+    # (k >= 1 for any alpha < 1 - 1e-9 / (n + 1); the clip only keeps the index valid.)
     return np.where(k > ordered.size, 1.0, ordered[np.clip(k, 1, ordered.size) - 1])
 
 
