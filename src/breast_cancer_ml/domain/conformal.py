@@ -18,7 +18,7 @@ marginal over calibration sets, not per case. Calibrating on **out-of-fold** sco
 training split (each from a model that did not see that case) and applying the quantiles to the
 model refit on the whole split is the cross-conformal variant; its coverage is close to, but not
 provably at least, ``1 - alpha`` (Vovk 2015; Barber et al. 2021 bound the jackknife+ analogue at
-``1 - 2 alpha``). ``tests/unit/domain/test_conformal_coverage.py`` measures it over 50+ random
+``1 - 2 alpha``). ``tests/model/test_conformal_coverage.py`` measures it over 50 random
 splits of the bundled data.
 
 **Marginal variant** (``method=MARGINAL``, for comparison): one quantile of the true-class
