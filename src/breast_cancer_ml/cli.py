@@ -102,10 +102,6 @@ def _settings_command(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from breast_cancer_ml import lean_imports
-
-    # scipy.stats and co. are never used when training (-0.35 s; see there)
-    lean_imports.install()
     from breast_cancer_ml.pipelines.train import run_training
     from breast_cancer_ml.settings import TrainSettings
 
@@ -489,11 +485,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return 0
 
-    from breast_cancer_ml import lean_imports
-
-    # defer scipy.stats, pandas etc., narrow skops's scans (-0.8 s, see there); scipy.special
-    # is imported when the model is loaded, while the input is already being parsed
-    lean_imports.install(preload=False, defer_pandas=True)
     from breast_cancer_ml.pipelines.score import Terminated, run_predict
 
     try:
