@@ -261,6 +261,7 @@ class Tracker:
             # pipeline was fitted on arrays in FEATURES order, which is what it is given.
             warnings.filterwarnings("ignore", message="X has feature names")
             info = Model.log(
+                artifact_path=None,  # deprecated for `name`, but still a required argument
                 name="model",
                 flavor=_SKLEARN_FLAVOR,
                 sk_model=model,
