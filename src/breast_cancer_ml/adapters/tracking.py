@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,10 +255,7 @@ class Tracker:
         from mlflow.models import Model, infer_signature
 
         signature = infer_signature(input_example, model.predict(input_example.to_numpy()))
-        with self._errors("logging the model"), warnings.catch_warnings():
-            # MLflow checks the input example by predicting on the named DataFrame; the
-            # pipeline was fitted on arrays in FEATURES order, which is what it is given.
-            warnings.filterwarnings("ignore", message="X has feature names")
+        with self._errors("logging the model"):
             info = Model.log(
                 artifact_path=None,  # deprecated for `name`, but still a required argument
                 name="model",
