@@ -578,7 +578,7 @@ def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> li
     import skops.io as sio
 
     needed = sorted(sio.get_untrusted_types(data=sio.dumps(model)))
-    refused = [t for t in needed if t not in trusted]
+    refused = sorted((set(needed) | sklearn_types_in(model)) - trusted)
     if refused:
         raise ModelIntegrityError(
             f"the model holds types outside model_store.TRUSTED_TYPES: {refused}. Add them "

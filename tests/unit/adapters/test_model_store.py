@@ -358,6 +358,20 @@ def test_every_scikit_learn_object_is_found_at_any_depth_of_a_model() -> None:
     }
 
 
+def test_training_refuses_before_logging_a_model_it_could_never_load() -> None:
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    ours = build_pipeline("decision_tree", 0).fit(X, y)
+    assert model_store.trusted_types_for(ours) == ["sklearn.tree._tree.Tree"]
+    foreign = make_pipeline(StandardScaler(), GaussianNB()).fit(X, y)  # skops trusts GaussianNB
+    with pytest.raises(ModelIntegrityError, match=r"outside .*TRUSTED_TYPES: \['sklearn\.naive"):
+        model_store.trusted_types_for(foreign)
+
+
 def test_load_refuses_a_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "model.skops"
     path.write_bytes(b"not a zip file")
