@@ -250,6 +250,9 @@ class Tracker:
         arguments. The caller checks the logged model itself, more strictly
         (``model_store.check_logged_model``: the downloaded skops file loads through our
         allowlist and gives the fitted pipeline's exact probabilities on the example).
+        MLflow also checks ``pip_requirements`` against the installed packages (one
+        ``importlib.metadata.packages_distributions()`` scan per process, ~0.2 s); it has no
+        public switch (``MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK`` skips another check), so it runs.
         """
         import mlflow.sklearn
         from mlflow.models import Model, infer_signature
