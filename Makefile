@@ -108,10 +108,13 @@ image: ## build the serving image with models/latest baked in (none there: mount
 	$(CONTAINER) build $(BUILD_FLAGS) -f deployment/Dockerfile \
 	  --build-arg MODEL_DIR=$(IMAGE_MODEL) -t $(IMAGE) .
 
-# A regression guard: 420 MB now (python:3.11-slim stand-in 220 MB + venv); see docs/deployment.md.
-MAX_IMAGE_MB ?= 440
-image-test: image ## build, run on 127.0.0.1 (baked-in, mounted and no model), predict, check non-root and size
+# Regression guards: 448 MB now, of which 229 MB above the python:3.11-slim stand-in (220 MB);
+# see docs/deployment.md. The candidates served by the smoke test are fitted with the dev venv.
+MAX_IMAGE_MB ?= 460
+MAX_LAYERS_MB ?= 240
+image-test: image ## build, run on 127.0.0.1 (baked-in, mounted, every candidate, no model), predict, check non-root and size
 	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" MAX_IMAGE_MB="$(MAX_IMAGE_MB)" \
+	  MAX_LAYERS_MB="$(MAX_LAYERS_MB)" BCML_PYTHON="$(VENV)/bin/python" \
 	  BAKED_MODEL="$(IMAGE_MODEL)/latest" MODELS_DIR=models bash deployment/image_test.sh
 
 # The Lambda image: the serving image above plus the runtime interface client and Mangum.

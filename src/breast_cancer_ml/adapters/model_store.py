@@ -405,16 +405,16 @@ def verify(folder: Path) -> dict[str, Any]:
     return metadata
 
 
-#: Types a published model may contain besides skops' defaults. Loading refuses anything else,
-#: so a tampered or foreign file cannot run code. Extend together with the estimator registry.
+#: Every scikit-learn type a published model may hold: the one allowlist of every process and
+#: entry point (serve, predict, train, compare, the Lambda handler, Spark). skops trusts every
+#: public scikit-learn estimator by default; :func:`load_skops` narrows that to this set. Extend
+#: together with the estimator registry (domain/models.py): a test fits every candidate and
+#: loads it through this list.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.linear_model._logistic.LogisticRegression",
-        # The rest of the estimator registry (domain/models.py). skops trusts public scikit-learn
-        # estimators by default; the private helper types below are the ones
-        # skops.io.get_untrusted_types reports for fitted registry pipelines.
         "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._tree.Tree",
         "sklearn.ensemble._forest.RandomForestClassifier",
@@ -427,9 +427,13 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.preprocessing._function_transformer.FunctionTransformer",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        # HistGradientBoostingClassifier keeps a fitted LabelEncoder; listed because the server
-        # narrows skops's default trust to this set (lean_imports.py).
+        # what a fitted HistGradientBoostingClassifier holds besides its trees
         "sklearn.preprocessing._label.LabelEncoder",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.Interval",
         "sklearn.neighbors._classification.KNeighborsClassifier",
     }
 )
@@ -473,15 +477,23 @@ class PublishedModel:
 
 
 def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
-    """Load a skops file, refusing any type outside ``trusted`` (no pickle, no arbitrary code)."""
+    """Load a skops file, refusing any type outside ``trusted`` (no pickle, no arbitrary code).
+
+    Two checks, the same in every process:
+
+    1. before anything is built: every type skops does not trust by default must be in
+       ``trusted``, and ``trusted`` is what ``skops.io.load`` is given, explicitly;
+    2. after: skops trusts every public scikit-learn estimator by default, so the loaded object
+       is walked and every scikit-learn object in it, at any depth (a step, a calibrated
+       estimator, a forest's trees), must be of a type in ``trusted`` (:func:`_check_structure`).
+    """
     import skops.io as sio
 
     try:
-        untrusted = set(sio.get_untrusted_types(file=path))
-        refused = sorted(untrusted - trusted)
+        refused = sorted(set(sio.get_untrusted_types(file=path)) - trusted)
         if refused:
             raise UntrustedModelError(f"{path} contains types that are not trusted: {refused}")
-        model = sio.load(path, trusted=sorted(untrusted))
+        model = sio.load(path, trusted=sorted(trusted))
     except ModelIntegrityError:
         raise
     except Exception as exc:  # skops raises many kinds on a corrupt file
@@ -515,16 +527,46 @@ def _qualname(obj: Any) -> str:
 
 
 def _check_structure(path: Path, model: Any, trusted: frozenset[str]) -> None:
-    """skops' own defaults trust every scikit-learn type and many numpy functions; a promoted
-    model must moreover be a Pipeline made only of the estimator types we build."""
-    steps = getattr(model, "steps", None)
-    if _qualname(model) != "sklearn.pipeline.Pipeline" or not isinstance(steps, list):
+    """A promoted model is a Pipeline, and every scikit-learn object in it is of a type we
+    build (skops' own defaults trust every scikit-learn estimator)."""
+    if _qualname(model) != "sklearn.pipeline.Pipeline" or not isinstance(
+        getattr(model, "steps", None), list
+    ):
         raise UntrustedModelError(f"{path} holds a {_qualname(model)}, not a Pipeline we build.")
-    foreign = sorted({_qualname(step) for _, step in steps} - trusted)
+    foreign = sorted(sklearn_types_in(model) - trusted)
     if foreign:
         raise UntrustedModelError(
-            f"{path}: pipeline steps of types that are not trusted: {foreign}"
+            f"{path} holds scikit-learn types that are not trusted: {foreign}"
         )
+
+
+def sklearn_types_in(obj: Any) -> set[str]:
+    """The qualified names of every scikit-learn object reachable from ``obj``: through
+    attributes, containers and object arrays, at any depth, each object visited once."""
+    import numpy as np
+
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        name = _qualname(item)
+        if name.startswith("sklearn."):
+            found.add(name)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray):
+            if item.dtype == object:
+                stack.extend(item.ravel().tolist())
+        elif isinstance(attributes := getattr(item, "__dict__", None), dict):
+            stack.extend(attributes.values())
+    return found
 
 
 def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> list[str]:
@@ -536,7 +578,7 @@ def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> li
     import skops.io as sio
 
     needed = sorted(sio.get_untrusted_types(data=sio.dumps(model)))
-    refused = [t for t in needed if t not in trusted]
+    refused = sorted((set(needed) | sklearn_types_in(model)) - trusted)
     if refused:
         raise ModelIntegrityError(
             f"the model holds types outside model_store.TRUSTED_TYPES: {refused}. Add them "

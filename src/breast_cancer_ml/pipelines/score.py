@@ -325,8 +325,6 @@ def _load_model(settings: PredictSettings) -> PublishedModel:
     Every model source gives the FEATURES order the reader parses in (``load_published``
     refuses a promoted model that records another one).
     """
-    import scipy.special  # noqa: F401 - before skops, see lean_imports.install(preload=False)
-
     from breast_cancer_ml.adapters.model_source import load_scoring_model
 
     return load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)

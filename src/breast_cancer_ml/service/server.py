@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from breast_cancer_ml import lean_imports
 from breast_cancer_ml.errors import BcmlError, ConfigError, PortInUseError
 from breast_cancer_ml.settings import ServeSettings
 
@@ -123,7 +122,6 @@ def serve(settings: ServeSettings) -> None:
     sock = bind(settings.host, settings.port)  # before anything slow: a busy port fails fast
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
-    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
     from breast_cancer_ml.service.log import configure_logging
 
     configure_logging(settings.log_level)
@@ -161,7 +159,6 @@ def app_factory() -> QuickStartApp:
     from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
     isolate_process()
     pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
-    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
     from breast_cancer_ml.service.boot import QuickStartApp
     from breast_cancer_ml.service.log import configure_logging
 
