@@ -26,7 +26,7 @@ run: $(STAMP) ## train on the bundled data, log to MLflow, promote if the gate p
 
 test: $(STAMP) lint typecheck imports pytest ## lint, type-check, check the layers, run every test
 
-imports: $(STAMP) ## import-linter: the package's layers (pyproject.toml [tool.importlinter])
+imports: $(STAMP) ## import-linter: the layers and no import cycles (pyproject.toml [tool.importlinter])
 	$(BIN)/lint-imports
 
 lint: $(STAMP) ## ruff check + ruff format --check
