@@ -16,13 +16,9 @@ import pytest
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.adapters.model_store import load_latest, read_metadata, resolve_latest
 from breast_cancer_ml.cli import main
+from breast_cancer_ml.domain.cross_validation import cross_validate
 from breast_cancer_ml.domain.threshold import recall_at
-from breast_cancer_ml.pipelines.train import (
-    choose_threshold,
-    cross_validate,
-    run_training,
-    split_dataset,
-)
+from breast_cancer_ml.pipelines.train import choose_threshold, run_training, split_dataset
 from breast_cancer_ml.settings import BUNDLED_DATA, TrainSettings
 
 pytestmark = pytest.mark.integration

@@ -31,6 +31,7 @@ from breast_cancer_ml.domain.champion import (
     PairedDifference,
     decide_challenger,
 )
+from breast_cancer_ml.domain.cross_validation import cross_validate
 from breast_cancer_ml.domain.folds import FOLD_SCHEME
 from breast_cancer_ml.errors import ModelStoreError
 from breast_cancer_ml.settings import TrainSettings
@@ -101,8 +102,6 @@ def champion_scores(
     except ModelStoreError as exc:
         return None, {**info, "source": "unavailable", "error": str(exc)}
     from sklearn.base import clone
-
-    from breast_cancer_ml.pipelines.train import cross_validate
 
     cv = cross_validate(
         str(metadata.get("model", "champion")),

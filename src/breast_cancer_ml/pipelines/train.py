@@ -22,13 +22,15 @@ from numpy.typing import NDArray
 from breast_cancer_ml import __version__
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
-from breast_cancer_ml.domain.metrics import bootstrap_ci, classification_metrics, summarize_folds
+from breast_cancer_ml.domain.metrics import bootstrap_ci, classification_metrics
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 from breast_cancer_ml.domain.validation import check_class_counts
 from breast_cancer_ml.errors import ConfigError
+from breast_cancer_ml.pipelines.champion import challenge, fold_spec
 from breast_cancer_ml.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -45,21 +47,6 @@ class Split:
     X_test: NDArray[np.float64]
     y_train: NDArray[np.int64]
     y_test: NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class CVResult:
-    """Per-fold metrics, their mean/std (ddof=1) and out-of-fold malignancy probabilities.
-
-    With repeats, ``oof_proba`` is the mean over repeats; ``fold_test_idx``/``fold_proba``
-    hold every fold's validation rows and their probabilities, in fold order.
-    """
-
-    folds: list[dict[str, float]]
-    summary: dict[str, float]
-    oof_proba: NDArray[np.float64]
-    fold_test_idx: tuple[NDArray[np.int64], ...] = ()
-    fold_proba: tuple[NDArray[np.float64], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,46 +100,6 @@ def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:
         dataset.X, dataset.y, test_size=test_size, stratify=dataset.y, random_state=seed
     )
     return Split(X_train, X_test, y_train, y_test)
-
-
-def cross_validate(
-    model: str,
-    X: NDArray[np.float64],
-    y: NDArray[np.int64],
-    k_folds: int,
-    seed: int,
-    threshold: float = DEFAULT_THRESHOLD,
-    repeats: int = 1,
-    make_pipeline: Callable[[], Any] | None = None,
-) -> CVResult:
-    """Repeated stratified K-fold CV (:mod:`~breast_cancer_ml.domain.folds`) of a fresh
-    pipeline per fold; metrics of the malignant class, ROC AUC included.
-
-    ``make_pipeline`` builds the unfitted pipeline (default: the registry's ``model``); the
-    champion/challenger check passes a clone of the champion's configuration.
-    """
-    from breast_cancer_ml.domain.folds import stratified_folds
-
-    build = make_pipeline or (lambda: build_pipeline(model, seed))
-    oof = np.zeros(len(y), dtype=np.float64)
-    test_idx: list[NDArray[np.int64]] = []
-    probas: list[NDArray[np.float64]] = []
-    for fold in stratified_folds(y, k_folds, repeats, seed):
-        pipeline = build().fit(X[fold.train], y[fold.train])
-        proba = np.asarray(pipeline.predict_proba(X[fold.test])[:, 1], dtype=np.float64)
-        oof[fold.test] += proba / repeats
-        test_idx.append(fold.test)
-        probas.append(proba)
-    return cv_at_threshold(CVResult([], {}, oof, tuple(test_idx), tuple(probas)), y, threshold)
-
-
-def cv_at_threshold(cv: CVResult, y: NDArray[np.int64], threshold: float) -> CVResult:
-    """The same CV predictions, with fold metrics recomputed at ``threshold``."""
-    folds = [
-        classification_metrics(y[idx], classify(proba, threshold), proba)
-        for idx, proba in zip(cv.fold_test_idx, cv.fold_proba, strict=True)
-    ]
-    return CVResult(folds, summarize_folds(folds), cv.oof_proba, cv.fold_test_idx, cv.fold_proba)
 
 
 def choose_threshold(cv: CVResult, y: NDArray[np.int64], target_recall: float | None) -> float:
@@ -287,8 +234,6 @@ def run_training(settings: TrainSettings) -> TrainingResult:
         eligible, not_promoted_reason = False, "gate failed"
     else:
         eligible, not_promoted_reason = True, None
-
-    from breast_cancer_ml.pipelines.champion import challenge, fold_spec
 
     spec = fold_spec(dataset.data_version, settings, k_folds)
     extra: dict[str, Any] = {

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
-from breast_cancer_ml.pipelines.train import cross_validate, smoke_sample, split_dataset
+from breast_cancer_ml.domain.cross_validation import cross_validate
+from breast_cancer_ml.pipelines.train import smoke_sample, split_dataset
 
 
 @pytest.fixture(scope="module")
