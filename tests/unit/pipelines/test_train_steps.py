@@ -68,7 +68,8 @@ def test_the_beaten_champion_must_still_be_champion(
     verdict: dict[str, object], expected: str | None
 ) -> None:
     from breast_cancer_ml.adapters.model_store import UNCHECKED
+    from breast_cancer_ml.domain.records import ChallengerVerdict
     from breast_cancer_ml.pipelines.train import _beaten_champion
 
-    result = _beaten_champion(verdict)
+    result = _beaten_champion(ChallengerVerdict.model_validate({"reason": None, **verdict}))
     assert (result is UNCHECKED) if expected == "any" else (result == expected)
