@@ -118,3 +118,18 @@ def test_a_summary_from_a_newer_bcml_is_refused_with_exit_4(tmp_path: Path) -> N
     with pytest.raises(BadMetadataError, match="written by a newer bcml"):
         release.check_run_summary(path)
     assert main(["deploy", "check-run", str(path)]) == 4
+
+
+def test_release_files_from_records_written_before_schema_version(tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "history" / "45de49e0ee0a46ddb3d67b76ecec0542"
+    folder.mkdir(parents=True)
+    for name in ("run_summary.json", "promotion_metadata.json"):
+        (folder / name).write_bytes((OLD_RECORDS / name).read_bytes())
+    out = tmp_path / "release"
+    assert main(["deploy", "release-files", "--model-dir", str(folder), "--out", str(out)]) == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "breast-cancer-classifier` version 2 (alias `champion`)" in card
+    # the bundled data's training split holds 170 malignant cases: 17 per fold of 10, where
+    # one miss is 1/17 of a fold's recall (the card once said 21 and 5 points)
+    assert "About 17 malignant cases per CV fold" in card
+    assert "by about 6 points" in card

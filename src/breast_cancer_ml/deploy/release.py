@@ -101,6 +101,20 @@ def write_release_files(model_dir: Path, out_dir: Path) -> list[Path]:
     return [summary_out, metrics_out, card_out]
 
 
+def _fold_noise(summary: RunSummary) -> str:
+    """How much one missed case moves a fold's recall, from this run's own counts (the test
+    split's malignant share, stratified, applied to the training split over its folds)."""
+    n_test, n_train = summary.params.get("n_samples_test"), summary.params.get("n_samples_train")
+    k, malignant = summary.params.get("k_folds"), summary.n_test_malignant
+    if not all(isinstance(v, int) and v > 0 for v in (n_test, n_train, k, malignant)):
+        return ""
+    per_fold = malignant / n_test * n_train / k  # type: ignore[operator]
+    return (
+        f" About {per_fold:.0f} malignant cases per CV fold: one miss moves a fold's recall "
+        f"by about {100 / per_fold:.0f} points."
+    )
+
+
 def model_card(summary: RunSummary, metadata: PromotionMetadata) -> str:
     """A short model card (Mitchell et al. 2019 headings) from the run's own numbers."""
     m = summary.metrics
@@ -155,8 +169,7 @@ Held-out test split (one split: a small sample, read with its noise in mind):
 
 ## Limitations and risks
 - Malignant is the positive class; a missed malignancy (false negative) is the costly error,
-  so the gate is on recall. About 21 malignant cases per CV fold: one miss moves a fold's
-  recall by about 5 points.
+  so the gate is on recall.{_fold_noise(summary)}
 - One public dataset from one institution; no external validation. Performance on other
   scanners, labs or populations is unknown.
 - Inputs must be the 30 WDBC features in the documented order and units; the service rejects
