@@ -133,6 +133,19 @@ class ChallengerVerdict(_Record):
 # --- training run and promotion ---------------------------------------------------------------
 
 
+class FoldSpec(_Part):
+    """What makes two runs' CV folds the same rows: equal specs, equal folds."""
+
+    scheme: str
+    data_version: str
+    smoke_fraction: float
+    test_size: float
+    seed: int
+    k_folds: int
+    repeats: int
+    scikit_learn: str
+
+
 class GateRecord(_Part):
     passed: bool
     reasons: list[str] = Field(default_factory=list)
@@ -169,7 +182,7 @@ class RunSummary(_Record):
     envelope: EnvelopeField | None = None
     registered_model: RegisteredModel | None = None
     published_path: str | None = None
-    fold_spec: dict[str, Any] | None = None
+    fold_spec: FoldSpec | None = None
     cv_repeats: int = 1
     n_test_malignant: int | None = None
     test_ci: dict[str, Any] | None = None
@@ -196,7 +209,7 @@ class PromotionMetadata(_Record):
     metrics: dict[str, float] = Field(default_factory=dict)
     gate: GateRecord | None = None
     target_recall: float | None = None
-    fold_spec: dict[str, Any] | None = None
+    fold_spec: FoldSpec | None = None
     cv_fold_recall: list[float] | None = None
     cv_fold_roc_auc: list[float] | None = None
     champion_challenger: ChallengerVerdict | None = None

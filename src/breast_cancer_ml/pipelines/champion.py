@@ -19,7 +19,6 @@ the summary says why.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +38,7 @@ from breast_cancer_ml.domain.records import (
     ChampionInfo,
     DifferenceRecord,
     FoldNumbers,
+    FoldSpec,
     PairedDifferenceRecord,
     parse_metadata,
 )
@@ -46,20 +46,20 @@ from breast_cancer_ml.errors import ModelStoreError
 from breast_cancer_ml.settings import TrainSettings
 
 
-def fold_spec(data_version: str, settings: TrainSettings, k_folds: int) -> dict[str, Any]:
+def fold_spec(data_version: str, settings: TrainSettings, k_folds: int) -> FoldSpec:
     """What makes two runs' CV folds the same rows."""
     import sklearn
 
-    return {
-        "scheme": FOLD_SCHEME,
-        "data_version": data_version,
-        "smoke_fraction": settings.smoke_fraction if settings.smoke else 1.0,
-        "test_size": settings.test_size,
-        "seed": settings.seed,
-        "k_folds": k_folds,
-        "repeats": settings.repeats,
-        "scikit_learn": sklearn.__version__,
-    }
+    return FoldSpec(
+        scheme=FOLD_SCHEME,
+        data_version=data_version,
+        smoke_fraction=settings.smoke_fraction if settings.smoke else 1.0,
+        test_size=settings.test_size,
+        seed=settings.seed,
+        k_folds=k_folds,
+        repeats=settings.repeats,
+        scikit_learn=sklearn.__version__,
+    )
 
 
 def scores_of(folds: list[dict[str, float]]) -> FoldScores:
@@ -71,7 +71,7 @@ def scores_of(folds: list[dict[str, float]]) -> FoldScores:
 
 def champion_scores(
     settings: TrainSettings,
-    spec: dict[str, Any],
+    spec: FoldSpec,
     X_train: NDArray[np.float64],
     y_train: NDArray[np.int64],
 ) -> tuple[FoldScores | None, ChampionInfo]:
@@ -96,7 +96,7 @@ def champion_scores(
         folder=str(folder),
     )
     recall, auc = metadata.cv_fold_recall, metadata.cv_fold_roc_auc
-    n_folds = spec["k_folds"] * spec["repeats"]
+    n_folds = spec.k_folds * spec.repeats
     if (
         metadata.fold_spec == spec
         and recall is not None
@@ -115,10 +115,10 @@ def champion_scores(
         metadata.model or "champion",
         X_train,
         y_train,
-        spec["k_folds"],
+        spec.k_folds,
         settings.seed,
         threshold=published.threshold,
-        repeats=spec["repeats"],
+        repeats=spec.repeats,
         make_pipeline=lambda: clone(published.pipeline),
     )
     scores = scores_of(cv.folds)
@@ -133,7 +133,7 @@ def _with(info: ChampionInfo, scores: FoldScores, source: str) -> ChampionInfo:
 
 def challenge(
     settings: TrainSettings,
-    spec: dict[str, Any],
+    spec: FoldSpec,
     cv_folds: list[dict[str, float]],
     X_train: NDArray[np.float64],
     y_train: NDArray[np.int64],

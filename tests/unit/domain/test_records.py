@@ -56,6 +56,9 @@ def test_old_promotion_metadata_without_schema_version_loads_as_version_1() -> N
     assert metadata.champion_challenger.champion is not None
     assert metadata.champion_challenger.champion.run_id == "d9268ea366834aeb83adf6537c02d527"
     assert metadata.forced_promotion is False
+    # the next challenger compares its own fold spec with this one to reuse the stored folds
+    assert metadata.fold_spec is not None
+    assert (metadata.fold_spec.k_folds, metadata.fold_spec.repeats) == (10, 1)
 
 
 def test_a_record_written_today_reads_back_equal_and_carries_its_version() -> None:

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from breast_cancer_ml.domain.records import ChampionInfo
+from breast_cancer_ml.domain.records import ChampionInfo, FoldSpec
 from breast_cancer_ml.pipelines.champion import challenge
 from breast_cancer_ml.settings import TrainSettings
 
 FOLDS = [{"recall": 0.9, "roc_auc": 0.99}, {"recall": 1.0, "roc_auc": 1.0}]
-SPEC = {"k_folds": 2, "repeats": 1}
+SPEC = FoldSpec(
+    scheme="test", data_version="d", smoke_fraction=1.0, test_size=0.2, seed=42, k_folds=2,
+    repeats=1, scikit_learn="x",
+)  # fmt: skip
 X = np.zeros((4, 30))
 Y = np.array([0, 1, 0, 1])
 
