@@ -28,6 +28,7 @@ test: $(STAMP) lint typecheck imports pytest ## lint, type-check, check the laye
 
 imports: $(STAMP) ## import-linter: the layers and no import cycles (pyproject.toml [tool.importlinter])
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/import_cycles.py
 
 lint: $(STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .

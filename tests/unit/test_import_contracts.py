@@ -1,8 +1,10 @@
-"""The import-linter contracts in pyproject.toml catch what they promise to.
+"""The import-linter contracts in pyproject.toml and scripts/import_cycles.py (both run by
+``make imports``) catch what they promise to.
 
 Each test copies the package, adds one forbidden import to the copy (a function-local one,
-the kind that used to hide a cycle) and runs the real ``lint-imports`` on it with our
-pyproject.toml: the contract must hold on the copy as it is and break on the modified one.
+the kind that used to hide a cycle) and runs the real ``lint-imports`` (with our
+pyproject.toml) or the cycle script on it: the check must pass on the copy as it is and fail
+on the modified one.
 """
 
 from __future__ import annotations
@@ -92,3 +94,49 @@ def test_no_cycle_among_the_pipelines(tmp_path: Path) -> None:
     result = _lint(tmp_path, "no-cycles")
     assert "No cycles are allowed in breast_cancer_ml.pipelines." not in result.stdout
     assert "No cycles are allowed in breast_cancer_ml." + "\n" not in result.stdout
+
+
+def _cycles(tmp_path: Path, package: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "import_cycles.py"), package],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cycle_check_passes_the_package_and_breaks_on_a_cycle_through_a_package_init(
+    tmp_path: Path,
+) -> None:
+    # What acyclic_siblings cannot see: a package's __init__ and its own child, as a cli/
+    # package whose command module imports a helper back from breast_cancer_ml.cli would be.
+    pkg = tmp_path / "src" / "toy"
+    (pkg / "cli").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cli" / "__init__.py").write_text(
+        "from toy.cli import train\n\n\ndef helper() -> int:\n    return 1\n"
+    )
+    (pkg / "cli" / "train.py").write_text("def run() -> int:\n    return 0\n")
+    assert _cycles(tmp_path, "toy").returncode == 0
+
+    _add_local_import(pkg / "cli" / "train.py", "toy.cli")
+    result = _cycles(tmp_path, "toy")
+    assert result.returncode == 1
+    assert "import cycle: toy.cli -> toy.cli.train -> toy.cli" in result.stdout
+
+
+def test_cycle_check_names_a_cycle_hidden_in_a_function_in_a_copy_of_the_package(
+    tmp_path: Path,
+) -> None:
+    src = _copy(tmp_path)
+    before = _cycles(tmp_path, "breast_cancer_ml").stdout
+    assert "breast_cancer_ml.domain.folds" not in before
+    _add_local_import(
+        src / "breast_cancer_ml/domain/folds.py", "breast_cancer_ml.domain.cross_validation"
+    )
+    result = _cycles(tmp_path, "breast_cancer_ml")
+    assert result.returncode == 1
+    assert "breast_cancer_ml.domain.folds" in result.stdout
+    assert "breast_cancer_ml.domain.cross_validation" in result.stdout
