@@ -28,6 +28,7 @@ from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
 from breast_cancer_ml.domain.records import (
     ChallengerVerdict,
+    FoldSpec,
     GateRecord,
     PromotionMetadata,
     RegisteredModel,
@@ -70,7 +71,8 @@ class Outcome:
     not_promoted_reason: str | None
     test_pred: NDArray[np.int64]
     threshold: float
-    extra: dict[str, Any]
+    spec: FoldSpec
+    test_ci: dict[str, Any]  # per metric {"low", "high"}, and how they were computed
     verdict: ChallengerVerdict
 
 
@@ -243,17 +245,11 @@ def run_training(settings: TrainSettings) -> TrainingResult:
         eligible, not_promoted_reason = True, None
 
     spec = fold_spec(dataset.data_version, settings, k_folds)
-    extra: dict[str, Any] = {
-        "fold_spec": spec,
-        "cv_repeats": settings.repeats,
-        "n_test_malignant": int(np.sum(split.y_test == 1)),
-        "test_ci": {name: {"low": low, "high": high} for name, (low, high) in test_ci.items()}
-        | {
-            "method": "percentile bootstrap of the test split",
-            "level": 0.95,
-            "n_resamples": BOOTSTRAP_RESAMPLES,
-            "seed": settings.seed,
-        },
+    ci_record = {name: {"low": low, "high": high} for name, (low, high) in test_ci.items()} | {
+        "method": "percentile bootstrap of the test split",
+        "level": 0.95,
+        "n_resamples": BOOTSTRAP_RESAMPLES,
+        "seed": settings.seed,
     }
     if eligible:
         verdict = challenge(settings, spec, cv.folds, split.X_train, split.y_train)
@@ -265,7 +261,7 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     outcome = Outcome(
         dataset=dataset, split=split, final=final, params=params, metrics=metrics, cv=cv,
         gate=gate, eligible=eligible, not_promoted_reason=not_promoted_reason,
-        test_pred=test_pred, threshold=threshold, extra=extra, verdict=verdict,
+        test_pred=test_pred, threshold=threshold, spec=spec, test_ci=ci_record, verdict=verdict,
     )  # fmt: skip
     return _track_and_promote(settings, outcome)
 
@@ -369,7 +365,10 @@ def _log_and_promote(
         registered_model=registered,
         published_path=str(settings.models_dir / model_store.LATEST) if eligible else None,
         champion_challenger=o.verdict,
-        **o.extra,
+        fold_spec=o.spec,
+        cv_repeats=settings.repeats,
+        n_test_malignant=int(np.sum(split.y_test == 1)),
+        test_ci=o.test_ci,
     )
     png_done()  # the picture is published and logged below
     summary_json = tmp / "run_summary.json"
