@@ -50,8 +50,9 @@ run: $(RUN_STAMP) ## train on the bundled data, log to MLflow, promote if the ga
 
 test: $(DEV_STAMP) lint typecheck imports pytest ## lint, type-check, check the layers, run every test
 
-imports: $(DEV_STAMP) ## import-linter: the package's layers (pyproject.toml [tool.importlinter])
+imports: $(DEV_STAMP) ## import-linter: the layers and no import cycles (pyproject.toml [tool.importlinter])
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/import_cycles.py
 
 lint: $(DEV_STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from breast_cancer_ml.adapters.promotion_metadata import parse_metadata
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
 from breast_cancer_ml.errors import (
@@ -121,7 +121,7 @@ def publish(
     run_id: str,
     model_dir: Path,
     artifacts: list[Path],
-    metadata: dict[str, Any],
+    metadata: PromotionMetadata | dict[str, Any],
     *,
     expected_latest: object = UNCHECKED,
     before_swap: Callable[[Path], None] | None = None,
@@ -130,7 +130,9 @@ def publish(
 
     ``model_dir`` (the MLflow model directory) and ``artifacts`` are copied into a staging
     folder, ``metadata`` plus the SHA256 of every model file is written as
-    ``promotion_metadata.json``, the folder is fsynced and renamed to ``history/<run_id>``, and
+    ``promotion_metadata.json`` (training passes a :class:`PromotionMetadata`; tests may pass
+    a deliberately broken dict, which loading then refuses), the folder is fsynced and renamed
+    to ``history/<run_id>``, and
     ``latest`` is switched to it by an atomic rename. ``before_swap`` is a test hook.
 
     ``expected_latest`` (a run id, or ``None`` for "no model yet") is the champion the caller
@@ -158,7 +160,8 @@ def publish(
             shutil.copytree(model_dir, staging / MODEL_SUBDIR)
             for artifact in artifacts:
                 shutil.copy2(artifact, staging / artifact.name)
-            full = {**metadata, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
+            record = metadata.model_dump() if isinstance(metadata, PromotionMetadata) else metadata
+            full = {**record, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
             (staging / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True))
             seal_metadata(staging)  # last: a folder with a sidecar is complete
             _fsync_tree(staging)
@@ -263,22 +266,21 @@ class HistoryEntry:
 
 def _entry(folder: Path, current: Path | None) -> HistoryEntry:
     try:
-        metadata = read_metadata(folder)
+        record = parse_metadata(read_metadata(folder), str(folder / METADATA_FILE))
     except ModelStoreError:
-        metadata = {}
-    registered = metadata.get("registered_model")
-    when = metadata.get("promoted_at")
-    model = metadata.get("model")
+        record = None  # listed; with no promotion time it is never the default rollback target
+    when = None if record is None else record.promoted_at
+    registered = None if record is None else record.registered_model
     return HistoryEntry(
         run_id=folder.name,
         folder=folder,
-        promoted_at=when if isinstance(when, str) and _instant(when) is not None else None,
+        promoted_at=when if when is not None and _instant(when) is not None else None,
         registered=(
-            {k: str(v) for k, v in registered.items() if v is not None}
-            if isinstance(registered, dict)
-            else None
+            None
+            if registered is None
+            else {k: str(v) for k, v in registered.model_dump().items() if v is not None}
         ),
-        model=model if isinstance(model, str) else None,
+        model=None if record is None else record.model,
         current=current is not None and folder.resolve() == current,
     )
 
@@ -454,18 +456,26 @@ class PublishedModel:
     pipeline: Any
     proba: ProbaFn
     envelope: Envelope | None = None
+    #: the promotion metadata, read through its class; ``None`` for a bare MLflow model
+    record: PromotionMetadata | None = None
 
     @property
     def run_id(self) -> str:
+        if self.record is not None:
+            return self.record.run_id
         return str(self.metadata["run_id"])
 
     @property
     def threshold(self) -> float:
+        if self.record is not None:
+            return self.record.threshold
         return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
 
     @property
     def registry_version(self) -> str | None:
         """The Model Registry version of this model, if it was registered."""
+        if self.record is not None and self.record.registered_model is not None:
+            return self.record.registered_model.version
         registered = self.metadata.get("registered_model")
         if isinstance(registered, dict) and registered.get("version") is not None:
             return str(registered["version"])
@@ -473,6 +483,8 @@ class PublishedModel:
 
     @property
     def feature_names(self) -> list[str]:
+        if self.record is not None:
+            return list(self.record.feature_names)
         return list(self.metadata.get("feature_names", FEATURES))
 
 
@@ -602,6 +614,7 @@ def load_published(folder: Path) -> PublishedModel:
         pipeline=pipeline,
         proba=proba,
         envelope=record.envelope,
+        record=record,
     )
 
 

@@ -182,9 +182,9 @@ def _release(args: argparse.Namespace) -> int:
             check_artifacts=args.artifacts,
         )
         print(
-            f"{args.summary}: valid; run {summary['run_id']}, smoke={summary['smoke']}, "
-            f"promoted={summary['promoted']}, cv_recall_mean="
-            f"{summary['metrics']['cv_recall_mean']:.4f}"
+            f"{args.summary}: valid; run {summary.run_id}, smoke={summary.smoke}, "
+            f"promoted={summary.promoted}, cv_recall_mean="
+            f"{summary.metrics['cv_recall_mean']:.4f}"
         )
         return 0
     for path in release.write_release_files(args.model_dir, args.out):

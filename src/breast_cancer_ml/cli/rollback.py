@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from breast_cancer_ml.errors import ConfigError
+from breast_cancer_ml.errors import BcmlError, ConfigError
 
 
 def add_parser(sub: Any) -> None:
@@ -86,15 +86,17 @@ def _registry_of(args: argparse.Namespace, entry: Any) -> tuple[str, str, str, s
     import json
 
     from breast_cancer_ml.adapters.tracking import resolve_tracking_uri
+    from breast_cancer_ml.domain.records import RunSummary, parse_record
 
     reg = entry.registered or {}
     if not reg.get("name") or not reg.get("version"):
         return None
     uri = args.tracking_uri
     if uri is None:  # the store the model was trained against, as its run summary says
+        path = entry.folder / "run_summary.json"
         try:
-            uri = json.loads((entry.folder / "run_summary.json").read_text()).get("tracking_uri")
-        except (OSError, ValueError, AttributeError):
+            uri = parse_record(RunSummary, json.loads(path.read_text()), str(path)).tracking_uri
+        except (OSError, ValueError, BcmlError):
             uri = None
     return resolve_tracking_uri(uri), reg["name"], reg.get("alias") or "champion", reg["version"]
 

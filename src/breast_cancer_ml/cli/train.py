@@ -4,7 +4,7 @@ run's summary (cross-validated recall, the gate, the held-out test report, promo
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breast_cancer_ml.cli.flags import (
     add_verbose,
@@ -13,6 +13,9 @@ from breast_cancer_ml.cli.flags import (
     settings_command,
 )
 from breast_cancer_ml.errors import PromotionRefusedError
+
+if TYPE_CHECKING:
+    from breast_cancer_ml.domain.records import RunSummary
 
 
 def add_parser(sub: Any) -> None:
@@ -39,13 +42,13 @@ def handle(args: argparse.Namespace) -> int:
     mlflow_verbosity(args)
     result = run_training(settings)
     summary = result.summary
-    metrics = summary["metrics"]
-    print(f"run id:        {result.run_id}  (experiment {summary['experiment']!r})")
-    print(f"data version:  {summary['data_version']}")
+    metrics = summary.metrics
+    print(f"run id:        {result.run_id}  (experiment {summary.experiment!r})")
+    print(f"data version:  {summary.data_version}")
     print(
         f"cv recall:     {metrics['cv_recall_mean']:.4f} ± {metrics['cv_recall_std']:.4f} "
-        f"(ddof=1, {summary['params']['k_folds']} folds"
-        + (f" x {summary['cv_repeats']} repeats)" if summary.get("cv_repeats", 1) > 1 else ")")
+        f"(ddof=1, {summary.params['k_folds']} folds"
+        + (f" x {summary.cv_repeats} repeats)" if summary.cv_repeats > 1 else ")")
     )
     print(
         f"gate:          {'PASSED' if result.gate.passed else 'FAILED'}: "
@@ -54,30 +57,30 @@ def handle(args: argparse.Namespace) -> int:
     for line in _test_lines(summary, settings.min_recall):
         print(line)
     _print_selection(summary)
-    if result.promoted:
-        reg = summary["registered_model"]
-        print(f"promoted:      {summary['published_path']} -> {result.published_path}")
-        print(f"registry:      {reg['name']} version {reg['version']} @{reg['alias']}")
+    reg = summary.registered_model
+    if result.promoted and reg is not None:
+        print(f"promoted:      {summary.published_path} -> {result.published_path}")
+        print(f"registry:      {reg.name} version {reg.version} @{reg.alias}")
     else:
-        print(f"promoted:      no ({summary['not_promoted_reason']}); models/latest unchanged")
-    print(f"model:         {summary['model_uri']}")
-    print(f"artifacts:     {summary['artifact_uri']}")
-    uri = summary["tracking_uri"]
+        print(f"promoted:      no ({summary.not_promoted_reason}); models/latest unchanged")
+    print(f"model:         {summary.model_uri}")
+    print(f"artifacts:     {summary.artifact_uri}")
+    uri = str(summary.tracking_uri)
     ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else uri
     print(f"MLflow UI:     bcml ui   (or: {ui})")
     if settings.require_promotion and not (
         result.promoted or (settings.smoke and result.gate.passed)
     ):
         raise PromotionRefusedError(
-            f"model not promoted ({summary['not_promoted_reason']}) and --require-promotion set"
+            f"model not promoted ({summary.not_promoted_reason}) and --require-promotion set"
         )
     return 0
 
 
-def _test_lines(summary: dict[str, Any], min_recall: float) -> list[str]:
+def _test_lines(summary: RunSummary, min_recall: float) -> list[str]:
     """The held-out test split, labelled as a report (not a check), each metric with its 95%
     bootstrap CI; a plain line when its recall is under ``min_recall``."""
-    metrics, ci = summary["metrics"], summary.get("test_ci") or {}
+    metrics, ci = summary.metrics, summary.test_ci or {}
     parts = []
     for name in ("recall", "precision", "accuracy", "f1", "roc_auc"):
         if f"test_{name}" not in metrics:
@@ -86,7 +89,7 @@ def _test_lines(summary: dict[str, Any], min_recall: float) -> list[str]:
         if isinstance(ci.get(name), dict):
             part += f" (95% CI {ci[name]['low']:.2f}-{ci[name]['high']:.2f})"
         parts.append(part)
-    n_malignant = summary.get("n_test_malignant")
+    n_malignant = summary.n_test_malignant
     cases = f"; {n_malignant} malignant cases" if n_malignant is not None else ""
     lines = [f"test (reported only, not used by the gate{cases}): " + ", ".join(parts)]
     recall = metrics.get("test_recall")
@@ -99,11 +102,11 @@ def _test_lines(summary: dict[str, Any], min_recall: float) -> list[str]:
     return lines
 
 
-def _print_selection(summary: dict[str, Any]) -> None:
+def _print_selection(summary: RunSummary) -> None:
     """Threshold and champion/challenger lines of ``bcml train`` (issue 4)."""
-    target = summary.get("target_recall")
+    target = summary.target_recall
     how = f"chosen for target recall {target} on out-of-fold predictions" if target else "default"
-    print(f"threshold:     {summary['threshold']:.4f} ({how})")
-    verdict = summary.get("champion_challenger") or {}
-    if verdict.get("evaluated"):
-        print(f"challenger:    {verdict['reason']}")
+    print(f"threshold:     {summary.threshold:.4f} ({how})")
+    verdict = summary.champion_challenger
+    if verdict is not None and verdict.evaluated:
+        print(f"challenger:    {verdict.reason}")

@@ -517,3 +517,14 @@ def test_a_loaded_model_carries_its_envelope(tmp_path: Path, model_dir: Path) ->
     loaded = model_store.load_latest(models)
     assert loaded.envelope == Envelope.from_dict(ENVELOPE)
     assert loaded.registry_version is None
+
+
+def test_metadata_from_a_newer_bcml_refuses_the_model_as_bad_metadata(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [], meta("run1") | {"schema_version": 2})
+    with pytest.raises(BadMetadataError, match="written by a newer bcml") as info:
+        model_store.load_latest(models)
+    assert info.value.reason == "bad_metadata"
+    assert info.value.exit_code == 4
