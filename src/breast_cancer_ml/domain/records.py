@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import BadMetadataError, BcmlError
@@ -47,6 +48,22 @@ EnvelopeField = Annotated[
     Envelope,
     BeforeValidator(_envelope),
     PlainSerializer(lambda env: env.as_dict(), return_type=dict),
+]
+
+
+def _conformal(value: Any) -> ConformalParams:
+    if isinstance(value, ConformalParams):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("expected an object with 'alpha' and 'quantiles'")
+    return ConformalParams.from_metadata(value)
+
+
+#: The refer rule fitted at promotion (:mod:`~breast_cancer_ml.domain.conformal`).
+ConformalField = Annotated[
+    ConformalParams,
+    BeforeValidator(_conformal),
+    PlainSerializer(lambda params: params.to_metadata(), return_type=dict),
 ]
 #: A decision threshold on the probability of malignancy: a finite number in (0, 1].
 Threshold = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)]
@@ -213,6 +230,8 @@ class PromotionMetadata(_Record):
     cv_fold_recall: list[float] | None = None
     cv_fold_roc_auc: list[float] | None = None
     champion_challenger: ChallengerVerdict | None = None
+    #: The refer rule (alpha and per-class quantiles); ``None`` in metadata written before it.
+    conformal: ConformalField | None = None
     forced_promotion: bool = False
     bcml_version: str | None = None
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.records import (
     SCHEMA_VERSION,
     ChallengerVerdict,
@@ -107,3 +108,24 @@ def test_a_broken_field_is_named_without_its_value() -> None:
 def test_a_schema_version_that_is_not_a_known_positive_integer_is_refused(version: Any) -> None:
     with pytest.raises(BadMetadataError, match="schema_version"):
         parse_metadata(_old("promotion_metadata.json") | {"schema_version": version}, "m")
+
+
+def test_the_refer_rule_travels_in_the_promotion_metadata_and_reads_back_equal() -> None:
+    data = _old("promotion_metadata.json")
+    assert parse_metadata(data, "old").conformal is None  # written before the refer rule
+    params = ConformalParams(
+        alpha=0.03, q_benign=0.81, q_malignant=0.64, n_benign=285, n_malignant=170
+    )
+    data["conformal"] = params.to_metadata()
+    metadata = parse_metadata(data, "with rule")
+    assert metadata.conformal == params
+    written = json.loads(metadata.to_json())
+    assert written["conformal"]["quantiles"] == {"benign": 0.81, "malignant": 0.64}
+    assert parse_metadata(written, "again") == metadata
+
+
+def test_a_broken_refer_rule_is_refused_as_bad_metadata() -> None:
+    data = _old("promotion_metadata.json")
+    data["conformal"] = {"method": "mondrian", "alpha": 0.03, "quantiles": {"benign": 1.5}}
+    with pytest.raises(BadMetadataError, match="conformal"):
+        parse_metadata(data, "promotion_metadata.json")
