@@ -1,9 +1,17 @@
-"""``create_app(settings)``: the prediction service as an ASGI application.
+"""``create_app(settings)``: the prediction service as an ASGI application, the only one.
 
-Any ASGI server can run it (``bcml serve`` uses uvicorn; gunicorn with uvicorn workers, or a
-Lambda adapter, build the same app from this factory). At start-up (the lifespan) the app loads
-the model behind ``models_dir/latest`` and then polls that link every ``reload_interval``
-seconds; see :mod:`.model_holder`.
+Every entry point builds it with this factory: ``bcml serve`` (uvicorn), uvicorn's and
+gunicorn's worker processes (:func:`.server.app_factory`) and the Lambda handler. At start-up
+(the lifespan) the app loads the model behind ``models_dir/latest`` and then polls that link
+every ``reload_interval`` seconds; see :mod:`.model_holder`.
+
+The routes are FastAPI routes with declared request models (:mod:`.routes`, :mod:`.schemas`).
+The fast path, in :meth:`ServiceApp.__call__` and nowhere else, sends ``POST`` to the three
+prediction routes straight to the hand-written endpoints of :mod:`.endpoints`: FastAPI's
+routing, dependency and validation layers cost more than the prediction itself
+(``benchmarks/bench_serve.py`` measures both paths side by side: ``docs/benchmarks/serve.md``).
+Its parser accepts and rejects exactly what the declared models do
+(``tests/unit/service/test_contract_equivalence.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +38,6 @@ from breast_cancer_ml.service.endpoints import (
     Receive,
     Scope,
     Send,
-    ServiceState,
     _internal_error,
     _request_id,
     error_doc,
@@ -41,7 +48,9 @@ from breast_cancer_ml.service.endpoints import (
     send_overloaded,
     start_service,
 )
-from breast_cancer_ml.service.routes import info_router, prediction_routes
+from breast_cancer_ml.service.inputs import InputError
+from breast_cancer_ml.service.routes import info_router, prediction_router
+from breast_cancer_ml.service.startup import resume_gc
 from breast_cancer_ml.settings import ServeSettings
 
 KNOWN_ROUTES: Final = frozenset(
@@ -65,9 +74,30 @@ UNBOUNDED_ROUTES: Final = frozenset({"/health", "/ready", "/metrics"})
 PREDICTION_ROUTES: Final = frozenset({"/predict", "/predict/batch", "/invocations"})
 
 
+class Admission:
+    """Pure ASGI middleware: a declared prediction route gets the checks the fast path makes
+    before it reads a body (API key, body size, body deadline: :meth:`PredictionEndpoint.admit`),
+    and then its body, read once. Inside the CORS middleware, so refusals carry CORS headers."""
+
+    def __init__(self, app: Any, endpoints: dict[str, PredictionEndpoint]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.endpoints.get(scope["path"])
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        body = await endpoint.admit(scope, receive, send)
+        if not isinstance(body, int):
+            await self.app(scope, _replay(body, receive), send)
+
+
 class ServiceMiddleware:
-    """Pure ASGI middleware (no per-request task or body copy) giving the other routes the
-    same treatment as the prediction routes get from :meth:`Observer.fast`."""
+    """Pure ASGI middleware (no per-request task or body copy) giving the routes FastAPI
+    answers the same treatment as the fast path gets from :meth:`Observer.fast`."""
 
     def __init__(self, app: Any, observer: Observer) -> None:
         self.app = app
@@ -120,10 +150,21 @@ class ServiceMiddleware:
             self.observer.done(scope, route, status, start, rid)
 
 
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for a request whose body was read already: the body, then the client's
+    own messages (a disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
 class ServiceApp(FastAPI):
-    """FastAPI, plus a direct dispatch of ``POST`` to the prediction routes' endpoints: the
-    same objects the router reaches, without the routing and middleware layers that would
-    otherwise cost more than the prediction. Every other request goes through FastAPI."""
+    """FastAPI, plus the fast path: ``POST`` to a prediction route goes straight to its
+    hand-written endpoint, without the routing, dependency and validation layers that cost
+    more than the prediction. Every other request goes through FastAPI."""
 
     fast_routes: dict[str, Any]
     observer: Observer
@@ -138,7 +179,8 @@ class ServiceApp(FastAPI):
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the request bodies of the raw prediction routes."""
+    """FastAPI's schema, plus the model documenting ``/invocations``'s JSON body (its handler
+    reads the raw body: MLflow's protocol also takes CSV and numbers as strings)."""
     if app.openapi_schema is None:
         doc = get_openapi(
             title=app.title,
@@ -148,11 +190,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             tags=app.openapi_tags,
         )
         _, defs = models_json_schema(
-            [
-                (schemas.PredictRequest, "validation"),
-                (schemas.BatchRequest, "validation"),
-                (schemas.InvocationsRequest, "validation"),
-            ],
+            [(schemas.InvocationsRequest, "validation")],
             ref_template="#/components/schemas/{model}",
         )
         doc.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
@@ -188,32 +226,64 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """A body the declared request models refuse, in the service's error shape and with the
+    fast path's statuses: 400 for malformed JSON, 413 for too many rows, else 422."""
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
-    field = ".".join(str(p) for p in first.get("loc", ())) or None
-    message = f"{field}: {first.get('msg', 'invalid request')}" if field else "invalid request"
-    doc = error_doc(422, message, request.scope.get(REQUEST_ID_KEY, ""), field)
-    return JSONResponse(doc, status_code=422)
+    loc = [str(p) for p in first.get("loc", ())]
+    if loc[:1] == ["body"] and len(loc) > 1:
+        loc = loc[1:]  # the body itself is not a field the client named
+    field = ".".join(loc) or None
+    kind = first.get("type")
+    status = 422
+    if kind == "json_invalid":
+        status, field = 400, None
+        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
+    elif kind == "too_long" and field == "instances":
+        status = 413
+        ctx = first.get("ctx", {})
+        n = f"{ctx['actual_length']} rows" if ctx.get("actual_length") is not None else "rows"
+        message = (
+            f"instances: {n}, more than the limit of {ctx.get('max_length')} per request "
+            "(max_batch_rows); split the batch"
+        )
+    else:
+        message = f"{field}: {first.get('msg', 'invalid request')}" if field else "invalid request"
+    doc = error_doc(status, message, request.scope.get(REQUEST_ID_KEY, ""), field)
+    return JSONResponse(doc, status_code=status)
 
 
-def create_app(
-    settings: ServeSettings | None = None,
-    *,
-    state: ServiceState | None = None,
-    endpoints: dict[str, PredictionEndpoint] | None = None,
-) -> ServiceApp:
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    """A refusal of a declared prediction route (415, 503, MLflow's 400s) in the same shape
+    and with the same headers as the fast path's."""
+    assert isinstance(exc, InputError)
+    doc = error_doc(
+        exc.status,
+        exc.message,
+        request.scope.get(REQUEST_ID_KEY, ""),
+        exc.field,
+        exc.code,
+        mlflow=request.url.path == "/invocations",
+    )
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    return JSONResponse(doc, status_code=exc.status, headers=headers)
+
+
+def create_app(settings: ServeSettings | None = None, *, fast_path: bool = True) -> ServiceApp:
     """The service, configured by ``settings`` (default: ``BCML_*`` environment).
 
-    ``state`` and ``endpoints`` are for :class:`~.boot.QuickStartApp`, which serves predictions
-    with them before it builds this app; the app's own lifespan is then not used.
+    ``fast_path=False`` answers every prediction through the declared FastAPI routes (the
+    benchmark measures both; the tests check both agree). With CORS on, every request must pass
+    the CORS middleware, so the fast path is off then too.
     """
     settings = settings if settings is not None else ServeSettings()
-    state = state if state is not None else new_state(settings)
-    endpoints = endpoints if endpoints is not None else prediction_endpoints(state)
+    state = new_state(settings)
+    endpoints = prediction_endpoints(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher = await start_service(state)
+        resume_gc()  # start-up is over (startup.pause_gc_for_startup)
         try:
             yield
         finally:
@@ -231,6 +301,7 @@ def create_app(
         exception_handlers={
             StarletteHTTPException: _http_error,
             RequestValidationError: _validation_error,
+            InputError: _input_error,
         },
         openapi_tags=[
             {"name": "predictions", "description": "Scoring (API key if configured)."},
@@ -238,13 +309,12 @@ def create_app(
         ],
     )
     app.state.service = state
-    raw_routes = prediction_routes(endpoints)
-    app.router.routes.extend(raw_routes)
+    app.include_router(prediction_router(state))
     app.include_router(info_router(state))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.observer = Observer(state)
-    # With CORS on, every request must pass the CORS middleware: no direct dispatch then.
-    app.fast_routes = {} if settings.cors_origins else {r.path: r.app for r in raw_routes}
+    app.fast_routes = dict(endpoints) if fast_path and not settings.cors_origins else {}
+    app.add_middleware(Admission, endpoints=endpoints)  # the innermost: added first
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
