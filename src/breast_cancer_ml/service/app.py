@@ -72,6 +72,7 @@ KNOWN_ROUTES: Final = frozenset(
 #: (and get the task restarted) because the service is busy.
 UNBOUNDED_ROUTES: Final = frozenset({"/health", "/ready", "/metrics"})
 PREDICTION_ROUTES: Final = frozenset({"/predict", "/predict/batch", "/invocations"})
+STATUS_KEY: Final = "bcml.status"  # set on the scope by Admission when it answered itself
 
 
 class Admission:
@@ -91,7 +92,9 @@ class Admission:
             await self.app(scope, receive, send)
             return
         body = await endpoint.admit(scope, receive, send)
-        if not isinstance(body, int):
+        if isinstance(body, int):
+            scope[STATUS_KEY] = body  # sent already, or 499: the client left, nothing to send
+        else:
             await self.app(scope, _replay(body, receive), send)
 
 
@@ -146,6 +149,8 @@ class ServiceMiddleware:
         finally:
             if bounded:
                 state.in_flight -= 1
+            if not started:
+                status = scope.get(STATUS_KEY, status)
             route = path if path in KNOWN_ROUTES else "other"
             self.observer.done(scope, route, status, start, rid)
 

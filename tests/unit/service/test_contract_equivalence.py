@@ -216,6 +216,18 @@ BODIES: list[tuple[str, str, bytes]] = [
     ("/predict/batch", "no rows", json.dumps({"instances": []}).encode()),
     ("/predict/batch", "too many", json.dumps({"instances": [EXAMPLE_ROW] * 4}).encode()),
     ("/predict/batch", "bad row", json.dumps({"instances": [EXAMPLE_ROW, [-1] * 30]}).encode()),
+    (
+        "/invocations",
+        "dataframe_split",
+        json.dumps({"dataframe_split": {"columns": FEATURES, "data": [EXAMPLE_ROW]}}).encode(),
+    ),
+    ("/invocations", "records", json.dumps({"dataframe_records": [NAMED]}).encode()),
+    ("/invocations", "two layouts", json.dumps({"instances": [NAMED], "inputs": [NAMED]}).encode()),
+    (
+        "/invocations",
+        "string",
+        json.dumps({"dataframe_records": [{**NAMED, "radius_mean": "x"}]}).encode(),
+    ),
 ]
 
 
@@ -242,9 +254,13 @@ def test_fast_path_and_declared_route_give_the_same_answer(
         c.post(path, content=body, headers={"content-type": "application/json"}) for c in clients
     )
     assert fast.status_code == declared.status_code, (fast.text, declared.text)
+    assert fast.headers.get("x-bcml-out-of-distribution") == declared.headers.get(
+        "x-bcml-out-of-distribution"
+    )
     if fast.status_code == 200:
         assert fast.json() == declared.json()
     else:
+        assert fast.json()["error"]["code"] == declared.json()["error"]["code"]
         for r in (fast, declared):
             doc = r.json()
             assert doc["error"]["status"] == r.status_code
@@ -258,3 +274,22 @@ def test_declared_route_refuses_a_wrong_content_type_as_the_fast_path_does(clien
     ]
     assert [r.status_code for r in answers] == [415, 415]
     assert answers[0].json()["detail"] == answers[1].json()["detail"]
+
+
+def test_declared_route_checks_the_api_key_before_the_body_as_the_fast_path_does(
+    tmp_path: Path,
+) -> None:
+    key = "sixteen-chars-ok"
+    for fast in (True, False):
+        app = create_app(ServeSettings(models_dir=tmp_path, api_key=key), fast_path=fast)
+        with TestClient(app) as client:
+            app.state.service.holder.current = _Model()
+            refused = client.post("/predict", content=b"not json")
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            ok = client.post(
+                "/predict",
+                json={"features": EXAMPLE_ROW},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert ok.status_code == 200
