@@ -5,174 +5,75 @@ gunicorn's worker processes (:func:`.server.app_factory`) and the Lambda handler
 (the lifespan) the app loads the model behind ``models_dir/latest`` and then polls that link
 every ``reload_interval`` seconds; see :mod:`.model_holder`.
 
-The routes are FastAPI routes with declared request models (:mod:`.routes`, :mod:`.schemas`).
-The fast path, in :meth:`ServiceApp.__call__` and nowhere else, sends ``POST`` to the three
-prediction routes straight to the hand-written endpoints of :mod:`.endpoints`: FastAPI's
-routing, dependency and validation layers cost more than the prediction itself
-(``benchmarks/bench_serve.py`` measures both paths side by side: ``docs/benchmarks/serve.md``).
-Its parser accepts and rejects exactly what the declared models do
+The routes are FastAPI routes with declared request models (:mod:`.api`, :mod:`.routes`,
+:mod:`.schemas`). The fast path, in :meth:`ServiceApp.__call__` and nowhere else, sends
+``POST`` to the three prediction routes straight to the hand-written endpoints of
+:mod:`.endpoints`: FastAPI's routing, dependency and validation layers cost more than the
+prediction itself (``benchmarks/bench_serve.py`` measures both paths side by side). Its parser
+accepts and rejects exactly what the declared models do
 (``tests/unit/service/test_contract_equivalence.py``).
+
+FastAPI itself is imported and the routes built (:func:`.api.build_api`, a few tenths of a
+second of CPU) when the first request that needs them arrives, not before the first
+prediction: cold start is process launch to the first answered prediction. With the fast path
+off they are built at start-up. Either way, in the event loop's thread, once.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, Final
+import asyncio
+import contextlib
+import logging
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from pydantic.json_schema import models_json_schema
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from breast_cancer_ml import __version__
-from breast_cancer_ml.service import schemas
 from breast_cancer_ml.service.endpoints import (
-    API_VERSION,
-    REQUEST_ID_KEY,
     Observer,
-    PredictionEndpoint,
     Receive,
     Scope,
     Send,
-    _internal_error,
-    _request_id,
-    error_doc,
-    log,
     new_state,
     prediction_endpoints,
-    send_bytes,
-    send_overloaded,
     start_service,
 )
-from breast_cancer_ml.service.inputs import InputError
-from breast_cancer_ml.service.routes import info_router, prediction_router
 from breast_cancer_ml.service.startup import resume_gc
 from breast_cancer_ml.settings import ServeSettings
 
-KNOWN_ROUTES: Final = frozenset(
-    {
-        "/",
-        "/health",
-        "/ready",
-        "/predict",
-        "/predict/batch",
-        "/invocations",
-        "/model/info",
-        "/metrics",
-        "/docs",
-        "/openapi.json",
-        "/redoc",
-    }
-)
-#: Routes that answer even when the service is at its concurrency limit: probes must not fail
-#: (and get the task restarted) because the service is busy.
-UNBOUNDED_ROUTES: Final = frozenset({"/health", "/ready", "/metrics"})
-PREDICTION_ROUTES: Final = frozenset({"/predict", "/predict/batch", "/invocations"})
-STATUS_KEY: Final = "bcml.status"  # set on the scope by Admission when it answered itself
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger("breast_cancer_ml.service")
 
 
-class Admission:
-    """Pure ASGI middleware: a declared prediction route gets the checks the fast path makes
-    before it reads a body (API key, body size, body deadline: :meth:`PredictionEndpoint.admit`),
-    and then its body, read once. Inside the CORS middleware, so refusals carry CORS headers."""
+class ServiceApp:
+    """The service: the fast path for predictions, the FastAPI app for everything else, and
+    its own lifespan (model load, watchers)."""
 
-    def __init__(self, app: Any, endpoints: dict[str, PredictionEndpoint]) -> None:
-        self.app = app
-        self.endpoints = endpoints
+    def __init__(self, settings: ServeSettings, *, fast_path: bool = True) -> None:
+        self.settings = settings
+        service = new_state(settings)
+        self.state = SimpleNamespace(service=service)  # as a Starlette app's ``app.state``
+        self.endpoints = prediction_endpoints(service)
+        self.observer = Observer(service)
+        # With CORS on, every request must pass the CORS middleware: no fast path then.
+        self.fast_routes: dict[str, Any] = (
+            dict(self.endpoints) if fast_path and not settings.cors_origins else {}
+        )
+        self._api: FastAPI | None = None
+        self._watcher: asyncio.Future[Any] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = None
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self.endpoints.get(scope["path"])
-        if endpoint is None:
-            await self.app(scope, receive, send)
-            return
-        body = await endpoint.admit(scope, receive, send)
-        if isinstance(body, int):
-            scope[STATUS_KEY] = body  # sent already, or 499: the client left, nothing to send
-        else:
-            await self.app(scope, _replay(body, receive), send)
+    @property
+    def api(self) -> FastAPI:
+        """The FastAPI app (routes, docs, OpenAPI), built on first use."""
+        if self._api is None:
+            from breast_cancer_ml.service.api import build_api  # imports FastAPI: see above
 
+            self._api = build_api(self.state.service, self.endpoints)
+        return self._api
 
-class ServiceMiddleware:
-    """Pure ASGI middleware (no per-request task or body copy) giving the routes FastAPI
-    answers the same treatment as the fast path gets from :meth:`Observer.fast`."""
-
-    def __init__(self, app: Any, observer: Observer) -> None:
-        self.app = app
-        self.observer = observer
-        self.state = observer.state
-        self.limit = observer.limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        rid = scope[REQUEST_ID_KEY] = _request_id(scope)
-        rid_header = (b"x-request-id", rid.encode())
-        status = 500
-        started = False
-
-        async def send_with_id(message: Any) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                started = True
-                headers = list(message.get("headers", ()))
-                if not any(k == b"x-request-id" for k, _ in headers):
-                    headers.append(rid_header)
-                message["headers"] = headers
-            await send(message)
-
-        path = scope["path"]
-        bounded = path not in UNBOUNDED_ROUTES
-        state = self.state
-        if bounded:
-            state.in_flight += 1
-        try:
-            if bounded and state.in_flight > self.limit:
-                await send_overloaded(send_with_id, scope, rid, self.limit)
-            else:
-                await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception(
-                "unexpected error",
-                extra={"event": "unhandled_error", "request_id": rid, "route": path},
-            )
-            if not started:
-                await send_bytes(send_with_id, 500, _internal_error(rid, path))
-        finally:
-            if bounded:
-                state.in_flight -= 1
-            if not started:
-                status = scope.get(STATUS_KEY, status)
-            route = path if path in KNOWN_ROUTES else "other"
-            self.observer.done(scope, route, status, start, rid)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` for a request whose body was read already: the body, then the client's
-    own messages (a disconnect)."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replayed() -> Any:
-        return pending.pop() if pending else await receive()
-
-    return replayed
-
-
-class ServiceApp(FastAPI):
-    """FastAPI, plus the fast path: ``POST`` to a prediction route goes straight to its
-    hand-written endpoint, without the routing, dependency and validation layers that cost
-    more than the prediction. Every other request goes through FastAPI."""
-
-    fast_routes: dict[str, Any]
-    observer: Observer
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document, as served at ``/openapi.json``."""
+        return self.api.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -180,155 +81,38 @@ class ServiceApp(FastAPI):
             if endpoint is not None:
                 await self.observer.fast(endpoint, scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.api(scope, receive, send)
 
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema, plus the model documenting ``/invocations``'s JSON body (its handler
-    reads the raw body: MLflow's protocol also takes CSV and numbers as strings)."""
-    if app.openapi_schema is None:
-        doc = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-            tags=app.openapi_tags,
-        )
-        _, defs = models_json_schema(
-            [(schemas.InvocationsRequest, "validation")],
-            ref_template="#/components/schemas/{model}",
-        )
-        doc.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
-        app.openapi_schema = doc
-    return app.openapi_schema
-
-
-def _hint(request: Request, status: int) -> str:
-    """What to do after a 404 or 405, by path."""
-    path = request.url.path
-    bare = path.rstrip("/") or "/"
-    if status == 405:
-        if path in PREDICTION_ROUTES:
-            return f"{request.method} is not allowed here; use POST {path} with a JSON body"
-        return f"{request.method} is not allowed here; use GET {path}"
-    if bare != path and bare in KNOWN_ROUTES:
-        return f"no route {path!r}; use {bare} (no trailing slash)"
-    return f"no route {path!r}; GET / lists the endpoints"
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's own errors (404, 405, ...) in the service's one error shape."""
-    assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code
-    message = _hint(request, status) if status in (404, 405) else str(exc.detail)
-    doc = error_doc(
-        status,
-        message,
-        request.scope.get(REQUEST_ID_KEY, ""),
-        mlflow=request.url.path == "/invocations",
-    )
-    return JSONResponse(doc, status_code=status, headers=exc.headers)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """A body the declared request models refuse, in the service's error shape and with the
-    fast path's statuses: 400 for malformed JSON, 413 for too many rows, else 422."""
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ())]
-    if loc[:1] == ["body"] and len(loc) > 1:
-        loc = loc[1:]  # the body itself is not a field the client named
-    field = ".".join(loc) or None
-    kind = first.get("type")
-    status = 422
-    if kind == "json_invalid":
-        status, field = 400, None
-        message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
-    elif kind == "too_long" and field == "instances":
-        status = 413
-        ctx = first.get("ctx", {})
-        n = f"{ctx['actual_length']} rows" if ctx.get("actual_length") is not None else "rows"
-        message = (
-            f"instances: {n}, more than the limit of {ctx.get('max_length')} per request "
-            "(max_batch_rows); split the batch"
-        )
-    else:
-        message = f"{field}: {first.get('msg', 'invalid request')}" if field else "invalid request"
-    doc = error_doc(status, message, request.scope.get(REQUEST_ID_KEY, ""), field)
-    return JSONResponse(doc, status_code=status)
-
-
-async def _input_error(request: Request, exc: Exception) -> JSONResponse:
-    """A refusal of a declared prediction route (415, 503, MLflow's 400s) in the same shape
-    and with the same headers as the fast path's."""
-    assert isinstance(exc, InputError)
-    doc = error_doc(
-        exc.status,
-        exc.message,
-        request.scope.get(REQUEST_ID_KEY, ""),
-        exc.field,
-        exc.code,
-        mlflow=request.url.path == "/invocations",
-    )
-    headers = {"Retry-After": "5"} if exc.status == 503 else None
-    return JSONResponse(doc, status_code=exc.status, headers=headers)
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self._watcher = await start_service(self.state.service)
+                    resume_gc()  # start-up is over (startup.pause_gc_for_startup)
+                    if not self.fast_routes:
+                        _ = self.api  # every request needs it: build it before the first
+                except Exception as exc:
+                    log.exception("start-up failed", extra={"event": "startup_failed"})
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._watcher is not None:
+                    self._watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._watcher  # retrieved: no "never retrieved" warning
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 def create_app(settings: ServeSettings | None = None, *, fast_path: bool = True) -> ServiceApp:
     """The service, configured by ``settings`` (default: ``BCML_*`` environment).
 
     ``fast_path=False`` answers every prediction through the declared FastAPI routes (the
-    benchmark measures both; the tests check both agree). With CORS on, every request must pass
-    the CORS middleware, so the fast path is off then too.
+    benchmark measures both; the tests check both agree). With CORS on, the fast path is off.
     """
-    settings = settings if settings is not None else ServeSettings()
-    state = new_state(settings)
-    endpoints = prediction_endpoints(state)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watcher = await start_service(state)
-        resume_gc()  # start-up is over (startup.pause_gc_for_startup)
-        try:
-            yield
-        finally:
-            watcher.cancel()
-
-    app = ServiceApp(
-        title="breast-cancer-ml prediction service",
-        version=__version__,
-        description=(
-            "Predicts malignancy of breast masses from the 30 WDBC features with the promoted "
-            f"model. API version {API_VERSION}."
-        ),
-        lifespan=lifespan,
-        redirect_slashes=False,  # /predict/ gets a 404 naming /predict, not an empty 307
-        exception_handlers={
-            StarletteHTTPException: _http_error,
-            RequestValidationError: _validation_error,
-            InputError: _input_error,
-        },
-        openapi_tags=[
-            {"name": "predictions", "description": "Scoring (API key if configured)."},
-            {"name": "service", "description": "Health, readiness, model info, metrics."},
-        ],
-    )
-    app.state.service = state
-    app.include_router(prediction_router(state))
-    app.include_router(info_router(state))
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.observer = Observer(state)
-    app.fast_routes = dict(endpoints) if fast_path and not settings.cors_origins else {}
-    app.add_middleware(Admission, endpoints=endpoints)  # the innermost: added first
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
-        )
-    app.add_middleware(ServiceMiddleware, observer=app.observer)  # outermost of the stack
-    return app
+    return ServiceApp(settings if settings is not None else ServeSettings(), fast_path=fast_path)

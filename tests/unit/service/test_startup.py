@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -39,3 +42,23 @@ def test_resume_gc_leaves_a_collector_it_did_not_pause_alone() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_fastapi_is_imported_only_when_a_request_needs_the_routes() -> None:
+    """Cold start is launch to the first answered prediction: the fast path answers it
+    without FastAPI, which is imported when a request first needs the routes."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from breast_cancer_ml.service.app import create_app
+        from breast_cancer_ml.settings import ServeSettings
+        app = create_app(ServeSettings(models_dir="no-such-dir"))
+        before = "fastapi" in sys.modules
+        assert app.openapi()["paths"]["/predict"]
+        print(before, "fastapi" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "True"]
