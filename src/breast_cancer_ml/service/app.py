@@ -71,6 +71,11 @@ class ServiceApp:
             self._api = build_api(self.state.service, self.endpoints)
         return self._api
 
+    def build(self) -> None:
+        """Build the FastAPI app now, when no request should wait for it (Lambda's init
+        phase; start-up with the fast path off)."""
+        _ = self.api
+
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document, as served at ``/openapi.json``."""
         return self.api.openapi()
@@ -94,7 +99,7 @@ class ServiceApp:
                     self._watcher = await start_service(self.state.service)
                     resume_gc()  # start-up is over (startup.pause_gc_for_startup)
                     if not self.fast_routes:
-                        _ = self.api  # every request needs it: build it before the first
+                        self.build()  # every request needs it: build it before the first
                 except Exception as exc:
                     log.exception("start-up failed", extra={"event": "startup_failed"})
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
