@@ -1,11 +1,14 @@
-"""The prediction endpoints, as raw ASGI handlers, and what every request gets.
+"""The fast path's prediction endpoints, as raw ASGI handlers, and what every request gets.
 
-:class:`PredictionEndpoint` reads the body, checks it with :mod:`.inputs`, scores it with
-:func:`breast_cancer_ml.domain.scoring.score` (the one scoring implementation) and writes
-orjson bytes, without FastAPI's per-request dependency and validation machinery, which costs
-more than the prediction itself. :class:`Observer` gives each request its id, metrics, access
-log line and a safe 500. Nothing here imports FastAPI: ``bcml serve`` answers predictions
-before FastAPI (docs, info routes; :mod:`.routes`) is even imported (see :mod:`.boot`).
+:class:`PredictionEndpoint` admits a request (API key, body size, body deadline: the same
+:meth:`~PredictionEndpoint.admit` guards the declared routes), checks its body with
+:mod:`.inputs`, scores it with :func:`breast_cancer_ml.domain.scoring.score` (the one scoring
+implementation) and writes orjson bytes, without FastAPI's per-request dependency and
+validation machinery, which costs more than the prediction itself. The answers are built by
+:func:`predict_answer` and :func:`batch_answer`, which the declared routes (:mod:`.routes`)
+call too. :class:`Observer` gives each request its id, metrics, access log line and a safe
+500. Nothing here imports FastAPI: the app answers predictions before FastAPI is imported
+(see :mod:`.app`).
 """
 
 from __future__ import annotations
