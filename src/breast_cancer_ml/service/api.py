@@ -35,8 +35,8 @@ from breast_cancer_ml.service.endpoints import (
     send_bytes,
     send_overloaded,
 )
-from breast_cancer_ml.service.inputs import InputError
-from breast_cancer_ml.service.routes import info_router, prediction_router
+from breast_cancer_ml.service.inputs import EMPTY_BODY, InputError
+from breast_cancer_ml.service.routes import BodyError, info_router, prediction_router
 
 KNOWN_ROUTES: Final = frozenset(
     {
@@ -187,6 +187,8 @@ def _hint(request: Request, status: int) -> str:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's own errors (404, 405, ...) in the service's one error shape."""
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, BodyError):
+        return await _input_error(request, exc.error)
     status = exc.status_code
     message = _hint(request, status) if status in (404, 405) else str(exc.detail)
     doc = error_doc(
@@ -209,6 +211,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     field = ".".join(loc) or None
     kind = first.get("type")
     status = 422
+    if kind == "missing" and loc == ["body"]:  # FastAPI does not decode an empty body
+        return await _input_error(request, InputError(EMPTY_BODY, status=400))
     if kind == "json_invalid":
         status, field = 400, None
         message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}"

@@ -31,6 +31,7 @@ FEATURE_SET: Final = frozenset(FEATURES)
 HARD_MAX_LIST: Final[list[float]] = HARD_MAX.tolist()
 _BOUNDS: Final = tuple(zip(FEATURES, HARD_MAX_LIST, strict=True))
 _SHOW: Final = 5  # how many unknown/missing names an error message lists
+EMPTY_BODY: Final = "the request body is empty; send a JSON object"
 
 
 class InputError(Exception):
@@ -59,7 +60,7 @@ def parse_json(body: bytes) -> Any:
     by ``json`` with a hook that sees every key.
     """
     if not body:
-        raise InputError("the request body is empty; send a JSON object", status=400)
+        raise InputError(EMPTY_BODY, status=400)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:

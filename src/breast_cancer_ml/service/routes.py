@@ -15,10 +15,12 @@ the request models are built at run time, and FastAPI reads a route's types from
 """
 
 import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 
 from breast_cancer_ml import __version__
 from breast_cancer_ml.service import schemas
@@ -36,7 +38,7 @@ from breast_cancer_ml.service.endpoints import (
     require_json,
     served_model,
 )
-from breast_cancer_ml.service.inputs import to_array
+from breast_cancer_ml.service.inputs import InputError, parse_json, to_array
 from breast_cancer_ml.service.metrics import CONTENT_TYPE
 
 
@@ -61,6 +63,40 @@ def _errors(model: Any, *codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": model, "description": text[code]} for code in codes}
 
 
+class BodyError(HTTPException):
+    """A body the JSON decoder refuses (malformed, a key given twice), carrying the
+    :class:`InputError` that says why; FastAPI re-raises an ``HTTPException`` from its body
+    parsing as it is, and the app answers it in the service's error shape."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(error.status, error.message)
+        self.error = error
+
+
+class _ContractRequest(Request):
+    """A prediction route's request: its JSON decoded as the fast path decodes it
+    (:func:`.inputs.parse_json`), so both paths refuse the same malformed bodies."""
+
+    async def json(self) -> Any:
+        try:
+            return parse_json(await self.body())
+        except InputError as exc:
+            raise BodyError(exc) from None
+
+
+class ContractRoute(APIRoute):
+    """FastAPI's documented way to change how a route reads its request (a custom
+    ``APIRoute`` whose handler gets a custom ``Request``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def contract_handler(request: Request) -> Response:
+            return await handler(_ContractRequest(request.scope, request.receive))
+
+        return contract_handler
+
+
 def _response(state: ServiceState, answer: Answer) -> Response:
     state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
@@ -71,7 +107,7 @@ def prediction_router(state: ServiceState) -> APIRouter:
     """``/predict``, ``/predict/batch`` and ``/invocations``; the API key, the body size and
     the body deadline are checked before FastAPI reads a body (:class:`.app.ServiceMiddleware`)."""
     models = schemas.request_models(state.settings.max_batch_rows)
-    router = APIRouter(tags=["predictions"])
+    router = APIRouter(tags=["predictions"], route_class=ContractRoute)
 
     def json_only(request: Request) -> None:
         require_json(request.headers.get("content-type", "").encode("latin-1"))

@@ -212,6 +212,22 @@ BODIES: list[tuple[str, str, bytes]] = [
     ("/predict", "extra field", json.dumps({"features": EXAMPLE_ROW, "id": 1}).encode()),
     ("/predict", "missing name", json.dumps({"features": dict(list(NAMED.items())[1:])}).encode()),
     ("/predict", "not JSON", b'{"features": ['),
+    ("/predict", "empty body", b""),
+    (
+        "/predict",
+        "key twice",
+        b'{"features": [1], "features": ' + json.dumps(EXAMPLE_ROW).encode() + b"}",
+    ),
+    (
+        "/predict",
+        "NaN literal",
+        b'{"features": [NaN' + json.dumps(EXAMPLE_ROW[1:])[1:].encode() + b"}",
+    ),
+    (
+        "/predict",
+        "huge integer",
+        b'{"features": [1' + b"0" * 400 + b", " + json.dumps(EXAMPLE_ROW[1:])[1:].encode() + b"}",
+    ),
     ("/predict/batch", "two rows", json.dumps({"instances": [EXAMPLE_ROW, NAMED]}).encode()),
     ("/predict/batch", "no rows", json.dumps({"instances": []}).encode()),
     ("/predict/batch", "too many", json.dumps({"instances": [EXAMPLE_ROW] * 4}).encode()),
@@ -261,6 +277,8 @@ def test_fast_path_and_declared_route_give_the_same_answer(
         assert fast.json() == declared.json()
     else:
         assert fast.json()["error"]["code"] == declared.json()["error"]["code"]
+        if fast.status_code == 400:  # the same decoder on both paths: the same words
+            assert fast.json()["error"] == declared.json()["error"]
         for r in (fast, declared):
             doc = r.json()
             assert doc["error"]["status"] == r.status_code
