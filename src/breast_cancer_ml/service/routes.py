@@ -105,7 +105,7 @@ def _response(state: ServiceState, answer: Answer) -> Response:
 
 def prediction_router(state: ServiceState) -> APIRouter:
     """``/predict``, ``/predict/batch`` and ``/invocations``; the API key, the body size and
-    the body deadline are checked before FastAPI reads a body (:class:`.app.ServiceMiddleware`)."""
+    the body deadline are checked before FastAPI reads a body (:class:`.api.Admission`)."""
     models = schemas.request_models(state.settings.max_batch_rows)
     router = APIRouter(tags=["predictions"], route_class=ContractRoute)
 
