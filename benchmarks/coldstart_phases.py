@@ -35,8 +35,8 @@ from breast_cancer_ml.service.log import configure_logging
 configure_logging("warning")
 import uvicorn
 t3 = time.process_time()
-from breast_cancer_ml.service.boot import QuickStartApp
-app = QuickStartApp(settings)  # scikit-learn (the pipeline's classes), the endpoints
+from breast_cancer_ml.service.app import create_app
+app = create_app(settings)  # scikit-learn (the pipeline's classes), the endpoints
 t4 = time.process_time()
 from breast_cancer_ml.adapters.model_store import load_latest
 from pathlib import Path
