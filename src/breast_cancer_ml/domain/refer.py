@@ -38,6 +38,16 @@ from breast_cancer_ml.domain.conformal import (
 )
 from breast_cancer_ml.domain.schema import CLASS_NAMES, MALIGNANT
 
+#: Every decision, in the order of :attr:`Referral.decision_codes`.
+DECISIONS: Final[tuple[Decision, Decision, Decision]] = (DECIDE_MALIGNANT, DECIDE_BENIGN, REFER)
+#: Every set as batch output writes it, in the order of :attr:`Referral.set_codes`
+#: (``2 * benign_in_set + malignant_in_set``): "", "Malignant", "Benign", "Benign;Malignant".
+SET_LABELS: Final[tuple[str, ...]] = tuple(
+    joined_set_names(
+        np.array([[False, False], [False, True], [True, False], [True, True]])
+    ).tolist()
+)
+
 #: The decision of a case decided as each class (``prediction`` 0/1 -> decision).
 _DECIDED: Final[tuple[Decision, Decision]] = (DECIDE_BENIGN, DECIDE_MALIGNANT)
 _SINGLETONS: Final = ([CLASS_NAMES[0]], [CLASS_NAMES[1]])
@@ -74,6 +84,19 @@ class Referral:
         return joined_set_names(self.sets)
 
     @property
+    def decision_codes(self) -> NDArray[np.int64]:
+        """Each row's decision as an index into :data:`DECISIONS` (vectorised labelling)."""
+        codes = np.full(self.decision.shape, 2, dtype=np.int64)
+        codes[self.decision == DECIDE_MALIGNANT] = 0
+        codes[self.decision == DECIDE_BENIGN] = 1
+        return codes
+
+    @property
+    def set_codes(self) -> NDArray[np.int64]:
+        """Each row's set as an index into :data:`SET_LABELS`."""
+        return np.asarray(2 * self.sets[:, 0] + self.sets[:, 1], dtype=np.int64)
+
+    @property
     def n_referred(self) -> int:
         return int(np.count_nonzero(self.decision == REFER))
 
@@ -106,4 +129,4 @@ def refer_rows(
     return Referral(decision=np.asarray(decided, dtype=np.str_), sets=sets)
 
 
-__all__ = ["Referral", "refer_one", "refer_rows"]
+__all__ = ["DECISIONS", "SET_LABELS", "Referral", "refer_one", "refer_rows"]
