@@ -32,7 +32,6 @@ from breast_cancer_ml.domain.conformal import (
     ConformalParams,
     Decision,
     decide,
-    decide_one,
     joined_set_names,
     prediction_sets,
 )
@@ -51,6 +50,11 @@ SET_LABELS: Final[tuple[str, ...]] = tuple(
 #: The decision of a case decided as each class (``prediction`` 0/1 -> decision).
 _DECIDED: Final[tuple[Decision, Decision]] = (DECIDE_BENIGN, DECIDE_MALIGNANT)
 _SINGLETONS: Final = ([CLASS_NAMES[0]], [CLASS_NAMES[1]])
+#: ``_SETS[benign in set][malignant in set]``: the set's class names in SET_ORDER.
+_SETS: Final = (
+    ((), (CLASS_NAMES[1],)),
+    ((CLASS_NAMES[0],), (CLASS_NAMES[0], CLASS_NAMES[1])),
+)
 
 
 def refer_one(
@@ -63,11 +67,20 @@ def refer_one(
 
     ``in_envelope`` is None for a model without an envelope (never referred on that ground).
     """
-    inside = in_envelope is not False
-    if params is not None:
-        return decide_one(params, probability, in_envelope=inside, prediction=prediction)
-    names = list(_SINGLETONS[prediction])
-    return names, _DECIDED[prediction] if inside else REFER
+    if params is None:
+        return list(_SINGLETONS[prediction]), REFER if in_envelope is False else _DECIDED[
+            prediction
+        ]
+    # decide_one's rule, with the set's names from a table: this runs on every /predict
+    # (tests/unit/domain/test_refer.py proves it equal to decide_one for any input)
+    if not 0 <= probability <= 1:  # NaN fails this too
+        raise ValueError("probability must be a finite number within [0, 1]")
+    benign = probability <= params.q_benign
+    malignant = (1 - probability) <= params.q_malignant
+    names = list(_SETS[benign][malignant])
+    if benign == malignant or in_envelope is False or malignant != (prediction == MALIGNANT):
+        return names, REFER
+    return names, DECIDE_MALIGNANT if malignant else DECIDE_BENIGN
 
 
 @dataclass(frozen=True)
