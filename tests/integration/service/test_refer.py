@@ -177,7 +177,13 @@ def test_model_card_is_served_as_markdown_or_html_and_follows_a_hot_reload(
     wrong = c.get("/model/card", params={"format": "pdf"})
     assert wrong.status_code == 400
     assert wrong.json()["error"]["field"] == "format"
-    assert "/model/card" in c.get("/openapi.json").json()["paths"]
+    openapi = c.get("/openapi.json").json()
+    assert "/model/card" in openapi["paths"]
+    assert "text/markdown" in openapi["paths"]["/model/card"]["get"]["responses"]["200"]["content"]
+    params = openapi["paths"]["/invocations"]["post"]["parameters"]
+    assert [(p["name"], p["in"]) for p in params] == [("decision", "query")]
+    row = openapi["components"]["schemas"]["RowResult"]
+    assert {"decision", "prediction_set"} <= set(row["required"])
 
     second = promote(models, trained["b"], files={"MODEL_CARD.md": CARD_MD.format(run="two")})
     server.wait_for(lambda: c.get("/ready").json().get("model_version") == second)
