@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
@@ -51,6 +52,9 @@ METADATA_SIDECAR = "promotion_metadata.sha256"
 #: The registry version tag holding the same SHA256 as the sidecar.
 METADATA_SHA256_TAG = "promotion_metadata_sha256"
 LOCK_FILE = ".publish.lock"
+#: The model card published beside the model (written at promotion), and its HTML rendering.
+MODEL_CARD_MD = "MODEL_CARD.md"
+MODEL_CARD_HTML = "MODEL_CARD.html"
 _STAGING_PREFIX = ".staging-"
 
 
@@ -486,6 +490,18 @@ class PublishedModel:
         if self.record is not None:
             return list(self.record.feature_names)
         return list(self.metadata.get("feature_names", FEATURES))
+
+    @property
+    def conformal(self) -> ConformalParams | None:
+        """The refer rule fitted at promotion; ``None`` for metadata written before it and
+        for a bare MLflow model (then the set is the thresholded class: domain/refer.py)."""
+        return self.record.conformal if self.record is not None else None
+
+    def card_path(self, fmt: str = "md") -> Path | None:
+        """``MODEL_CARD.md`` (``fmt="md"``) or ``MODEL_CARD.html`` (``"html"``) published
+        beside the model, or ``None`` when this model has none."""
+        path = self.folder / (MODEL_CARD_HTML if fmt == "html" else MODEL_CARD_MD)
+        return path if path.is_file() else None
 
 
 def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
