@@ -10,6 +10,7 @@ import pytest
 
 from breast_cancer_ml.cli import main
 from breast_cancer_ml.deploy import release
+from breast_cancer_ml.domain.records import SCHEMA_VERSION
 from breast_cancer_ml.errors import BadMetadataError, DataValidationError, PromotionRefusedError
 
 pytestmark = pytest.mark.integration
@@ -112,7 +113,9 @@ def test_a_summary_written_before_schema_version_passes_the_release_check() -> N
 
 
 def test_a_summary_from_a_newer_bcml_is_refused_with_exit_4(tmp_path: Path) -> None:
-    newer = json.loads((OLD_RECORDS / "run_summary.json").read_text()) | {"schema_version": 2}
+    newer = json.loads((OLD_RECORDS / "run_summary.json").read_text()) | {
+        "schema_version": SCHEMA_VERSION + 1
+    }
     path = tmp_path / "run_summary.json"
     path.write_text(json.dumps(newer))
     with pytest.raises(BadMetadataError, match="written by a newer bcml"):
