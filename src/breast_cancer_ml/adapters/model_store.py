@@ -410,13 +410,15 @@ def verify(folder: Path) -> dict[str, Any]:
             f"{model} does not match {METADATA_FILE}: missing {missing}, unexpected {extra}, "
             f"modified {changed}. Refusing to use it; re-promote or roll back."
         )
-    _check_card(folder, metadata.get("card_sha256"))
+    verify_card(folder, metadata)
     return metadata
 
 
-def _check_card(folder: Path, recorded: object) -> None:
-    """Each card file the metadata records a SHA256 for is there and unchanged (metadata
-    written before the card existed records none, and is checked for none)."""
+def verify_card(folder: Path, metadata: dict[str, Any]) -> None:
+    """Each card file the metadata records a SHA256 for (``card_sha256``) is in ``folder``
+    and unchanged (metadata written before the card existed records none, and is checked for
+    none)."""
+    recorded = metadata.get("card_sha256")
     if recorded is None:
         return
     if not isinstance(recorded, dict) or not all(
