@@ -124,6 +124,13 @@ def _evidence_lines(summary: RunSummary) -> list[str]:
             f"of out-of-fold cases{budget}; coverage benign {refer.coverage_benign:.3f}, "
             f"malignant {refer.coverage_malignant:.3f}"
         )
+    flagged = [g.slice for g in summary.subgroups or [] if g.recall_below_gate]
+    if flagged:
+        lines.append(
+            "subgroups:     recall interval wholly below min_recall in: "
+            + "; ".join(flagged)
+            + " (subgroups.csv)"
+        )
     return lines
 
 
