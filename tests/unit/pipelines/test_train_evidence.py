@@ -9,6 +9,7 @@ import pytest
 
 from breast_cancer_ml.domain.conformal import evaluate, fit
 from breast_cancer_ml.domain.cross_validation import CVResult
+from breast_cancer_ml.domain.metrics import brier
 from breast_cancer_ml.pipelines.train_evidence import (
     CV_CI_METRICS,
     TEST_CI_METRICS,
@@ -36,6 +37,7 @@ def test_fold_values_add_each_folds_specificity_and_brier() -> None:
     assert values[1]["specificity"] == 0.5  # 0.6 is a false alarm, 0.3 is not
     assert values[0]["brier"] == pytest.approx((0.1**2 + 0.2**2 + 0.1**2) / 3)
     assert values[1]["brier"] == pytest.approx((0.6**2 + 0.2**2 + 0.3**2) / 3)
+    assert values[1]["brier"] == pytest.approx(brier(y[[1, 3, 5]], proba[[1, 3, 5]]), abs=1e-15)
 
 
 def test_pooled_predictions_follow_the_folds_rows() -> None:
