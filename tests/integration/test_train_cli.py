@@ -591,18 +591,20 @@ def test_the_summary_prints_calibration_and_the_refer_rule(trained: Trained) -> 
     assert f"refers {m['cv_refer_rate']:.1%}" in refer
 
 
-def test_the_gate_refuses_a_model_over_max_ece_and_says_why(
+def test_the_gate_refuses_a_model_over_max_ece_and_a_fixed_alpha_is_used(
     trained: Trained, tmp_path: Path
 ) -> None:
     before = (trained.models / "latest").resolve()
     summary_file = tmp_path / "summary.json"
-    rc = train(
-        trained.uri, trained.models, "--max-ece", "0.001", "--summary-file", str(summary_file)
-    )
-    assert rc == 0
+    extra = ("--max-ece", "0.001", "--conformal-alpha", "0.1", "--summary-file", str(summary_file))
+    assert train(trained.uri, trained.models, *extra) == 0
     s = json.loads(summary_file.read_text())
     assert s["promoted"] is False and s["not_promoted_reason"] == "gate failed"
     assert s["gate"]["passed"] is False and s["gate"]["max_ece"] == 0.001
     (reason,) = [r for r in s["gate"]["reasons"] if r.startswith("cv_ece")]
     assert reason == f"cv_ece {s['metrics']['cv_ece']:.4f} > max_ece 0.0010"
     assert (trained.models / "latest").resolve() == before
+    # --conformal-alpha replaces the alpha the refer budget would pick
+    assert s["refer"]["alpha"] == s["metrics"]["conformal_alpha"] == 0.1
+    assert s["refer"]["how"] == "fixed by --conformal-alpha"
+    assert s["refer"]["alpha"] != trained.run.data.metrics["conformal_alpha"]
