@@ -39,7 +39,6 @@ from breast_cancer_ml.domain.validation import check_class_counts
 from breast_cancer_ml.errors import ConfigError
 from breast_cancer_ml.pipelines.champion import challenge, fold_spec
 from breast_cancer_ml.pipelines.train_evidence import (
-    BOOTSTRAP_RESAMPLES,
     Evidence,
     calibration_record,
     gather,
@@ -50,8 +49,6 @@ from breast_cancer_ml.settings import TrainSettings
 
 if TYPE_CHECKING:
     from breast_cancer_ml.adapters.tracking import Tracker
-
-__all__ = ["BOOTSTRAP_RESAMPLES", "TrainingResult", "run_training"]
 
 
 @dataclass(frozen=True)
