@@ -54,13 +54,6 @@ def write_confusion_matrix_png(counts: NDArray[np.int64], path: Path, title: str
     plt.close(fig)
 
 
-def start_confusion_matrix_png(
-    counts: NDArray[np.int64], path: Path, title: str
-) -> Callable[[], None]:
-    """:func:`start_pngs` of the confusion matrix alone."""
-    return start_pngs([(path, lambda: write_confusion_matrix_png(counts, path, title))])
-
-
 def start_pngs(drawings: Sequence[tuple[Path, Callable[[], None]]]) -> Callable[[], None]:
     """Draw every ``(path, draw)`` in one forked process (matplotlib's import and drawing are
     slow, and there they overlap with MLflow's start-up on the other core); return a function
