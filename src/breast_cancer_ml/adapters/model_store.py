@@ -5,8 +5,9 @@ Layout under ``models_dir``::
     latest -> history/<run_id>      a symlink, replaced atomically by rename(2)
     history/<run_id>/               every promoted model, kept for rollback
         model/                      the MLflow model directory (model.skops, MLmodel, ...)
-        confusion_matrix.png, classification_report.txt, run_summary.json
-        promotion_metadata.json     holds the SHA256 of every file in model/
+        confusion_matrix.png, classification_report.txt, run_summary.json, ...
+        MODEL_CARD.md, MODEL_CARD.html
+        promotion_metadata.json     holds the SHA256 of every file in model/ and of the card
         promotion_metadata.sha256   written last: the SHA256 of promotion_metadata.json
                                     (``sha256sum -c`` format), also a registry version tag
     .publish.lock                   serialises publishers (two trainings at once)
@@ -52,9 +53,11 @@ METADATA_SIDECAR = "promotion_metadata.sha256"
 #: The registry version tag holding the same SHA256 as the sidecar.
 METADATA_SHA256_TAG = "promotion_metadata_sha256"
 LOCK_FILE = ".publish.lock"
-#: The model card published beside the model (written at promotion), and its HTML rendering.
+#: The model card published beside the model (``adapters/model_card.py``, written at promotion)
+#: and its HTML rendering: hashed like the model files (``card_sha256``), checked on load.
 MODEL_CARD_MD = "MODEL_CARD.md"
 MODEL_CARD_HTML = "MODEL_CARD.html"
+CARD_FILES = (MODEL_CARD_MD, MODEL_CARD_HTML)
 _STAGING_PREFIX = ".staging-"
 
 
@@ -166,6 +169,9 @@ def publish(
                 shutil.copy2(artifact, staging / artifact.name)
             record = metadata.model_dump() if isinstance(metadata, PromotionMetadata) else metadata
             full = {**record, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
+            cards = {n: sha256_file(staging / n) for n in CARD_FILES if (staging / n).is_file()}
+            if cards:
+                full["card_sha256"] = cards
             (staging / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True))
             seal_metadata(staging)  # last: a folder with a sidecar is complete
             _fsync_tree(staging)
@@ -408,7 +414,29 @@ def verify(folder: Path) -> dict[str, Any]:
             f"{model} does not match {METADATA_FILE}: missing {missing}, unexpected {extra}, "
             f"modified {changed}. Refusing to use it; re-promote or roll back."
         )
+    verify_card(folder, metadata)
     return metadata
+
+
+def verify_card(folder: Path, metadata: dict[str, Any]) -> None:
+    """Each card file the metadata records a SHA256 for (``card_sha256``) is in ``folder``
+    and unchanged (metadata written before the card existed records none, and is checked for
+    none)."""
+    recorded = metadata.get("card_sha256")
+    if recorded is None:
+        return
+    if not isinstance(recorded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()
+    ):
+        raise BadMetadataError(f"{folder / METADATA_FILE}: card_sha256 is not a name->SHA256 map.")
+    for name, digest in sorted(recorded.items()):
+        path = folder / name
+        if name not in CARD_FILES or not path.is_file() or sha256_file(path) != digest:
+            raise ModelIntegrityError(
+                f"{path} is missing or does not match the SHA256 recorded in {METADATA_FILE}: "
+                "the model card was modified after promotion. Refusing to use it; re-promote "
+                "or roll back."
+            )
 
 
 #: Every scikit-learn type a published model may hold: the one allowlist of every process and
