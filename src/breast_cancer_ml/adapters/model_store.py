@@ -490,6 +490,9 @@ class PublishedModel:
     envelope: Envelope | None = None
     #: the promotion metadata, read through its class; ``None`` for a bare MLflow model
     record: PromotionMetadata | None = None
+    #: the refer rule of a model without promotion metadata (a registry model scored from its
+    #: training run's summary); a published model's rule is its record's
+    refer_rule: ConformalParams | None = None
 
     @property
     def run_id(self) -> str:
@@ -523,7 +526,7 @@ class PublishedModel:
     def conformal(self) -> ConformalParams | None:
         """The refer rule fitted at promotion; ``None`` for metadata written before it and
         for a bare MLflow model (then the set is the thresholded class: domain/refer.py)."""
-        return self.record.conformal if self.record is not None else None
+        return self.record.conformal if self.record is not None else self.refer_rule
 
     def card_path(self, fmt: str = "md") -> Path | None:
         """``MODEL_CARD.md`` (``fmt="md"``) or ``MODEL_CARD.html`` (``"html"``) published

@@ -257,6 +257,9 @@ class RunSummary(_Record):
     cv_calibration: CalibrationRecord | None = None
     test_calibration: CalibrationRecord | None = None
     refer: ReferRecord | None = None
+    #: The refer rule itself (as in the promotion metadata), so that a registry model scored
+    #: from its training run applies the same rule as the published copy.
+    conformal: ConformalField | None = None
     subgroups: list[SubgroupRecord] | None = None
 
 

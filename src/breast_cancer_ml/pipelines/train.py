@@ -423,6 +423,7 @@ def _log_and_promote(
             o.evidence.test_calibration, "test split", len(split.y_test)
         ),
         refer=refer_record(o.evidence.refer),
+        conformal=o.evidence.refer.choice.params,
         subgroups=subgroup_records(o.evidence.subgroups),
     )  # fmt: skip
     summary_json = tmp / "run_summary.json"
