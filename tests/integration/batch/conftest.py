@@ -66,7 +66,9 @@ def republish(trained: Trained, root: Path, conformal: ConformalParams | None) -
     ``conformal`` as its refer rule (None: metadata as written before the rule existed)."""
     assert trained.model.record is not None
     run_id = uuid.uuid4().hex
-    record = trained.model.record.model_copy(update={"run_id": run_id, "conformal": conformal})
+    record = trained.model.record.model_copy(
+        update={"run_id": run_id, "conformal": conformal, "card_sha256": {}}  # no card copied
+    )
     models_dir = root / "models"
     model_store.publish(models_dir, run_id, trained.model.folder / "model", [], record)
     return Trained(root, models_dir, trained.tracking_uri, load_latest(models_dir))
