@@ -168,6 +168,13 @@ class CompareSettings(BcmlSettings):
         description="Choose each fold's threshold inside the training folds to reach this "
         "malignant recall; default: threshold 0.5.",
     )
+    max_refer_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Refer budget: in each outer fold, alpha is the smallest whose refer rate on "
+        "the inner out-of-fold predictions is within it.",
+    )
     test_size: float = Field(0.2, gt=0, lt=1, description="Held-out share left out of compare.")
     seed: int = Field(42, ge=0, description="Seed of every split and estimator.")
     experiment: str = Field(

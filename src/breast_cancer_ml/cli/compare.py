@@ -33,7 +33,7 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     from breast_cancer_ml.pipelines.compare.report import gate_share_notes
     from breast_cancer_ml.pipelines.compare.run import run_comparison
-    from breast_cancer_ml.pipelines.compare.tables import markdown_table
+    from breast_cancer_ml.pipelines.compare.tables import has_refer, markdown_table, refer_table
     from breast_cancer_ml.settings import CompareSettings
 
     settings = load_settings_from(args, CompareSettings)
@@ -41,6 +41,8 @@ def handle(args: argparse.Namespace) -> int:
     result = run_comparison(settings)
     rec = result.recommendation
     print(markdown_table(result.models))
+    if has_refer(result.models):
+        print(refer_table(result.models))
     for line in gate_share_notes(result.models, settings.min_recall, settings.max_recall_std):
         print(line)
     verdict = "meets the bar" if rec.meets_bar else "misses the bar: " + "; ".join(rec.missed)

@@ -5,6 +5,14 @@ grid with ``tune``, the decision threshold with ``target_recall``) uses only the
 training rows, split again by the inner splitter. The outer test rows are touched once: by the
 final ``predict_proba`` of a model refitted on the outer training rows. So the outer metrics
 carry no selection bias.
+
+**The refer rule** (issue #12), when a ``choose_refer`` is given: the conformal ``alpha`` and the
+per-class quantiles are fitted on the inner out-of-fold predictions of the outer training rows
+(the chosen grid point's, at the fold's threshold), and the plausibility envelope on the outer
+training rows' features, exactly as ``bcml train`` fits them on the training split. The outer
+test rows are then only *judged*: their prediction sets and decisions (``malignant``, ``benign``
+or ``refer``) are kept on the :class:`FoldOutcome` with their labels, for the pooled refer rate,
+coverage and decided-case metrics of :mod:`breast_cancer_ml.domain.selection`.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from breast_cancer_ml.domain import conformal
+from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.folds import Fold
 from breast_cancer_ml.domain.metrics import brier, evaluation_metrics, pr_auc
@@ -33,6 +43,25 @@ InnerSplit = Callable[
 Builder = Callable[[Mapping[str, Any]], Any]
 #: ``(y, proba, target_recall) -> threshold``.
 ThresholdChooser = Callable[[NDArray[np.int64], NDArray[np.float64], float], float]
+#: ``(y, proba, prediction) -> alpha choice``, on the inner out-of-fold predictions of the outer
+#: training rows (``prediction`` is their 0/1 at the fold's threshold), e.g.
+#: :func:`breast_cancer_ml.domain.conformal.choose_alpha` with a refer budget.
+ReferChooser = Callable[
+    [NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]], conformal.AlphaChoice
+]
+
+
+@dataclass(frozen=True)
+class FoldRefer:
+    """The refer rule of one outer fold: fitted on its training rows, applied to its test rows."""
+
+    params: conformal.ConformalParams
+    #: Whether ``alpha`` met the refer budget on the inner out-of-fold predictions.
+    within_budget: bool
+    #: ``(n_test, 2)``: benign / malignant in each outer test row's prediction set.
+    sets: NDArray[np.bool_]
+    #: ``malignant``, ``benign`` or ``refer`` per outer test row.
+    decisions: NDArray[np.str_]
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,9 @@ class FoldOutcome:
     total_seconds: float  # including tuning and threshold choice
     test_idx: NDArray[np.int64]
     proba: NDArray[np.float64]
+    #: The outer test rows' labels (for pooled calibration and refer metrics).
+    y_true: NDArray[np.int64] | None = None
+    refer: FoldRefer | None = None
 
 
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -127,12 +159,15 @@ def evaluate_candidate(
     tune: bool,
     tune_metric: TuneMetric = "roc_auc",
     target_recall: float | None = None,
+    choose_refer: ReferChooser | None = None,
     on_fold: Callable[[FoldOutcome], None] | None = None,
 ) -> list[FoldOutcome]:
     """Evaluate one candidate on the ``outer`` folds of ``(X, y)``; see the module docstring.
 
     Without ``tune`` the estimator keeps its registry defaults; without ``target_recall`` the
-    threshold is 0.5 and no inner split happens at all (plain repeated K-fold CV).
+    threshold is 0.5; without either and without ``choose_refer`` no inner split happens at
+    all (plain repeated K-fold CV). ``X`` holds the 30 features in schema order when
+    ``choose_refer`` is given (the envelope is per feature).
     """
     points = grid_points(grid) if tune else [{}]
     outcomes = []
@@ -141,19 +176,27 @@ def evaluate_candidate(
         X_tr, y_tr = X[fold.train], y[fold.train]
         params: dict[str, Any] = dict(points[0])
         threshold = DEFAULT_THRESHOLD
-        if len(points) > 1 or target_recall is not None:
+        choice: conformal.AlphaChoice | None = None
+        if len(points) > 1 or target_recall is not None or choose_refer is not None:
             inner = list(inner_split(X_tr, y_tr))
             params, y_in, p_in = inner_selection(
                 build, points, X_tr, y_tr, inner, tune_metric, target_recall
             )
             if target_recall is not None:
                 threshold = choose_threshold(y_in, p_in, target_recall)
+            if choose_refer is not None:
+                choice = choose_refer(y_in, p_in, classify(p_in, threshold))
         t0 = time.perf_counter()
         model = build(params).fit(X_tr, y_tr)
         t1 = time.perf_counter()
         proba = np.asarray(model.predict_proba(X[fold.test])[:, 1], dtype=np.float64)
         t2 = time.perf_counter()
         y_te = y[fold.test]
+        refer = None
+        if choice is not None:
+            refer = _apply_refer(
+                choice, proba, threshold, Envelope.from_training(X_tr), X[fold.test]
+            )
         outcome = FoldOutcome(
             repeat=fold.repeat,
             index=fold.index,
@@ -165,8 +208,33 @@ def evaluate_candidate(
             total_seconds=t2 - start,
             test_idx=fold.test,
             proba=proba,
+            y_true=y_te,
+            refer=refer,
         )
         outcomes.append(outcome)
         if on_fold is not None:
             on_fold(outcome)
     return outcomes
+
+
+def _apply_refer(
+    choice: conformal.AlphaChoice,
+    proba: NDArray[np.float64],
+    threshold: float,
+    envelope: Envelope,
+    X_test: NDArray[np.float64],
+) -> FoldRefer:
+    """The outer test rows' sets and decisions under the rule fitted on the training rows."""
+    params = choice.params
+    decisions = conformal.decide(
+        params,
+        proba,
+        in_envelope=envelope.in_distribution(X_test),
+        prediction=classify(proba, threshold),
+    )
+    return FoldRefer(
+        params=params,
+        within_budget=choice.within_budget,
+        sets=conformal.prediction_sets(params, proba),
+        decisions=decisions,
+    )

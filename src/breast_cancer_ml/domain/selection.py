@@ -10,9 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from breast_cancer_ml.domain import conformal
+from breast_cancer_ml.domain.calibration import (
+    calibration_intercept,
+    calibration_slope,
+    expected_calibration_error,
+)
 from breast_cancer_ml.domain.metrics import COMPARE_METRICS, summarize_folds
 from breast_cancer_ml.domain.nested_cv import FoldOutcome
 from breast_cancer_ml.domain.promotion import GateThresholds, evaluate_gate
+from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 
 
 def gate_pass_share(outcomes: Sequence[FoldOutcome], thresholds: GateThresholds) -> float:
@@ -70,7 +77,131 @@ def summarize_outcomes(
     out["threshold_mean"] = float(np.mean(thresholds_used))
     out["threshold_min"] = float(np.min(thresholds_used))
     out["threshold_max"] = float(np.max(thresholds_used))
+    out |= calibration_over_repeats(outcomes)
+    out |= refer_summary(outcomes)
     return out
+
+
+#: Keys of :func:`calibration_over_repeats`.
+CALIBRATION_KEYS = ("ece", "calibration_slope", "calibration_intercept")
+
+
+def calibration_over_repeats(outcomes: Sequence[FoldOutcome]) -> dict[str, float]:
+    """ECE (10 equal-width bins), calibration slope and intercept of the outer-test
+    predictions, each computed on one repeat's pooled outer folds (every row once) and averaged
+    over the repeats. A single fold holds too few cases per bin for an ECE of its own.
+    Empty when the outcomes carry no labels."""
+    by_repeat: dict[int, list[FoldOutcome]] = {}
+    for o in outcomes:
+        if o.y_true is not None:
+            by_repeat.setdefault(o.repeat, []).append(o)
+    if not by_repeat:
+        return {}
+    values: dict[str, list[float]] = {k: [] for k in CALIBRATION_KEYS}
+    for folds in by_repeat.values():
+        y = np.concatenate([o.y_true for o in folds if o.y_true is not None])
+        p = np.concatenate([o.proba for o in folds])
+        values["ece"].append(expected_calibration_error(y, p))
+        values["calibration_slope"].append(calibration_slope(y, p))
+        values["calibration_intercept"].append(calibration_intercept(y, p))
+    return {k: _nanmean(v) for k, v in values.items()}
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """Mean of the defined values (a slope is NaN when a repeat separates the classes)."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+#: Keys of :func:`refer_summary`.
+REFER_KEYS = (
+    "refer_rate",
+    "coverage_benign",
+    "coverage_malignant",
+    "decided_accuracy",
+    "decided_recall",
+    "decided_precision",
+    "decided_errors_per_repeat",
+    "decided_missed_malignant_per_repeat",
+    "alpha_mean",
+    "alpha_min",
+    "alpha_max",
+    "alpha_over_budget_folds",
+)
+
+
+def _share(num: int, den: int) -> float:
+    return num / den if den else math.nan
+
+
+def refer_summary(outcomes: Sequence[FoldOutcome]) -> dict[str, float]:
+    """The refer rule over the outer folds, counts **pooled** over every outer test row (a few
+    referred cases per fold make per-fold ratios coarse): refer rate, coverage per class (share
+    of benign / malignant rows whose set holds their class), accuracy, malignant recall and
+    precision on the decided rows, decided errors and missed malignancies per repeat (one pass
+    over the training split), the alphas chosen, and how many folds' alpha missed the refer
+    budget on their inner predictions. Empty when no fold carries a refer rule."""
+    folds = [o for o in outcomes if o.refer is not None and o.y_true is not None]
+    if not folds:
+        return {}
+    malignant = np.concatenate([o.y_true for o in folds if o.y_true is not None]) == POSITIVE_CLASS
+    sets = np.concatenate([o.refer.sets for o in folds if o.refer is not None])
+    decisions = np.concatenate([o.refer.decisions for o in folds if o.refer is not None])
+    alphas = np.array([o.refer.params.alpha for o in folds if o.refer is not None])
+    decided = decisions != conformal.REFER
+    said_malignant = decisions == conformal.DECIDE_MALIGNANT
+    tp = int(np.sum(said_malignant & malignant))
+    correct = int(np.sum(decided & (said_malignant == malignant)))
+    n_decided = int(decided.sum())
+    missed = int(np.sum(decided & malignant & ~said_malignant))
+    repeats = len({o.repeat for o in folds})
+    return {
+        "refer_rate": 1 - n_decided / decided.size,
+        "coverage_benign": _share(int(sets[~malignant, 0].sum()), int((~malignant).sum())),
+        "coverage_malignant": _share(int(sets[malignant, 1].sum()), int(malignant.sum())),
+        "decided_accuracy": _share(correct, n_decided),
+        "decided_recall": _share(tp, int(np.sum(decided & malignant))),
+        "decided_precision": _share(tp, int(said_malignant.sum())),
+        "decided_errors_per_repeat": (n_decided - correct) / repeats,
+        "decided_missed_malignant_per_repeat": missed / repeats,
+        "alpha_mean": float(alphas.mean()),
+        "alpha_min": float(alphas.min()),
+        "alpha_max": float(alphas.max()),
+        "alpha_over_budget_folds": float(
+            sum(not o.refer.within_budget for o in folds if o.refer is not None)
+        ),
+    }
+
+
+#: The goal of issue #12 for the refer decision, besides the refer budget itself.
+GOAL_DECIDED_ACCURACY = 0.99
+GOAL_DECIDED_RECALL = 0.98
+
+
+@dataclass(frozen=True)
+class ReferGoal:
+    """What the refer rule should achieve: refer at most ``max_refer_rate`` of the cases, with
+    at least ``decided_accuracy`` and malignant ``decided_recall`` on the cases it decides."""
+
+    max_refer_rate: float = conformal.DEFAULT_MAX_REFER_RATE
+    decided_accuracy: float = GOAL_DECIDED_ACCURACY
+    decided_recall: float = GOAL_DECIDED_RECALL
+
+
+def refer_goal_misses(summary: dict[str, float], goal: ReferGoal) -> tuple[str, ...]:
+    """The parts of ``goal`` a :func:`refer_summary` misses, e.g. ``("decided recall 0.9712 <
+    0.98",)``; NaN (nothing decided) misses."""
+    misses = []
+    refer = summary["refer_rate"]
+    if not refer <= goal.max_refer_rate:
+        misses.append(f"refer rate {refer:.4f} > {goal.max_refer_rate}")
+    for key, label, floor in (
+        ("decided_accuracy", "decided accuracy", goal.decided_accuracy),
+        ("decided_recall", "decided recall", goal.decided_recall),
+    ):
+        if not summary[key] >= floor:
+            misses.append(f"{label} {summary[key]:.4f} < {floor}")
+    return tuple(misses)
 
 
 def most_chosen_params(outcomes: Sequence[FoldOutcome]) -> tuple[dict[str, Any], int]:
@@ -148,13 +279,19 @@ def _num(value: float) -> float:
 
 
 __all__ = [
+    "CALIBRATION_KEYS",
     "COMPARE_METRICS",
+    "REFER_KEYS",
     "Bar",
     "Recommendation",
+    "ReferGoal",
     "bar_misses",
+    "calibration_over_repeats",
     "gate_pass_share",
     "most_chosen_params",
     "recommend",
+    "refer_goal_misses",
+    "refer_summary",
     "shortfall",
     "summarize_outcomes",
 ]

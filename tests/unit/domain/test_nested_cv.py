@@ -15,6 +15,9 @@ import pytest
 from numpy.typing import NDArray
 from sklearn.model_selection import StratifiedKFold
 
+from breast_cancer_ml.domain import conformal
+from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.decision import classify
 from breast_cancer_ml.domain.folds import stratified_folds
 from breast_cancer_ml.domain.nested_cv import FoldOutcome, evaluate_candidate
 from breast_cancer_ml.domain.threshold import threshold_for_recall
@@ -24,9 +27,12 @@ Event = tuple[str, frozenset[int]]
 
 
 def make_data() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """30 non-negative features (the envelope of the refer rule needs the schema's 30): the row
+    id in column 0, then noisy copies of the label."""
     y = np.array([0, 1] * (N // 2), dtype=np.int64)
     rng = np.random.default_rng(0)
-    X = np.column_stack([np.arange(N, dtype=float), y + rng.normal(0, 0.3, N)])
+    signal = np.abs(y[:, None] + rng.normal(0, 0.3, (N, 29)))
+    X = np.column_stack([np.arange(N, dtype=float), signal])
     return X, y
 
 
@@ -52,8 +58,23 @@ class RecordingEstimator:
         return np.column_stack([1 - p, p])
 
 
-def run(log: list[Event], *, tune: bool, target_recall: float | None) -> list[FoldOutcome]:
-    X, y = make_data()
+def _rows_of(proba: NDArray[np.float64]) -> frozenset[int]:
+    """The row ids behind RecordingEstimator's probabilities."""
+    return frozenset(round(v) for v in proba * (N + 2) - 1)
+
+
+def run(
+    log: list[Event],
+    *,
+    tune: bool,
+    target_recall: float | None,
+    refer: bool = False,
+    X: NDArray[np.float64] | None = None,
+) -> list[FoldOutcome]:
+    if X is None:
+        X, y = make_data()
+    else:
+        y = make_data()[1]
     outer = stratified_folds(y, 4, 2, seed=3)
 
     def build(params: Mapping[str, Any]) -> RecordingEstimator:
@@ -66,8 +87,15 @@ def run(log: list[Event], *, tune: bool, target_recall: float | None) -> list[Fo
         return list(StratifiedKFold(3).split(X_sub, y_sub))
 
     def choose(yy: NDArray[np.int64], proba: NDArray[np.float64], target: float) -> float:
-        log.append(("threshold", frozenset(round(v) for v in proba * (N + 2) - 1)))
+        log.append(("threshold", _rows_of(proba)))
         return threshold_for_recall(yy, proba, target)
+
+    def choose_refer(
+        yy: NDArray[np.int64], proba: NDArray[np.float64], prediction: NDArray[np.int64]
+    ) -> conformal.AlphaChoice:
+        log.append(("refer", _rows_of(proba)))
+        log.append(("refer_prediction", _rows_of(proba[prediction == 1])))
+        return conformal.choose_alpha(yy, proba, prediction=prediction)
 
     def on_fold(outcome: FoldOutcome) -> None:
         log.append(("outer_test", frozenset(int(i) for i in outcome.test_idx)))
@@ -82,6 +110,7 @@ def run(log: list[Event], *, tune: bool, target_recall: float | None) -> list[Fo
         choose,
         tune=tune,
         target_recall=target_recall,
+        choose_refer=choose_refer if refer else None,
         on_fold=on_fold,
     )
 
@@ -160,6 +189,76 @@ def _segments(log: list[Event]) -> list[tuple[frozenset[int], list[Event]]]:
         else:
             current.append((kind, rows))
     return out
+
+
+def _refer_segments(log: list[Event]) -> list[tuple[frozenset[int], list[Event]]]:
+    # refer_prediction is a subset of the rows of "refer", not a step of its own
+    return [
+        (test, [e for e in events if e[0] != "refer_prediction"]) for test, events in _segments(log)
+    ]
+
+
+@pytest.mark.parametrize(("tune", "target"), [(True, 0.9), (False, None), (False, 0.9)])
+def test_the_refer_rule_is_fitted_on_the_outer_training_rows_only(
+    tune: bool, target: float | None
+) -> None:
+    log: list[Event] = []
+    outcomes = run(log, tune=tune, target_recall=target, refer=True)
+    segments = _refer_segments(log)
+    assert len(segments) == len(outcomes) == 8
+    for test, events in segments:
+        # alpha and the quantiles saw the inner out-of-fold predictions of exactly the outer
+        # training rows, each once, and none of the outer test rows
+        (seen,) = [rows for k, rows in events if k == "refer"]
+        assert seen == frozenset(range(N)) - test
+    assert leaks([e for e in log if e[0] != "refer_prediction"]) == []
+    # even without tuning or a target recall, the refer rule brings its own inner split
+    assert [k for k, _ in log].count("split") == 8
+
+
+def test_the_refer_rule_judges_every_outer_test_row_with_the_fitted_quantiles() -> None:
+    log: list[Event] = []
+    outcomes = run(log, tune=True, target_recall=0.9, refer=True)
+    X, y = make_data()
+    for o in outcomes:
+        assert o.refer is not None and o.y_true is not None
+        np.testing.assert_array_equal(o.y_true, y[o.test_idx])
+        params = o.refer.params
+        np.testing.assert_array_equal(o.refer.sets, conformal.prediction_sets(params, o.proba))
+        # the service's rule: the fold's threshold, and the envelope of the outer training rows
+        train = np.setdiff1d(np.arange(N), o.test_idx)
+        inside = Envelope.from_training(X[train]).in_distribution(X[o.test_idx])
+        expected = conformal.decide(
+            params, o.proba, in_envelope=inside, prediction=classify(o.proba, o.threshold)
+        )
+        np.testing.assert_array_equal(o.refer.decisions, expected)
+    # the prediction handed to choose_alpha is the inner predictions at the fold's threshold
+    segments = _segments(log)
+    for o, (_test, events) in zip(outcomes, segments, strict=True):
+        (seen,) = [rows for k, rows in events if k == "refer"]
+        (called_malignant,) = [rows for k, rows in events if k == "refer_prediction"]
+        assert called_malignant == {r for r in seen if (r + 1) / (N + 2) >= o.threshold}
+
+
+def test_a_test_row_outside_the_training_envelope_is_referred() -> None:
+    X, _ = make_data()
+    X[7, 5] = 1000.0  # far above every other row's value of that feature
+    outcomes = run([], tune=False, target_recall=None, refer=True, X=X)
+    (fold,) = [o for o in outcomes if 7 in o.test_idx and o.repeat == 0]
+    assert fold.refer is not None
+    position = int(np.flatnonzero(fold.test_idx == 7)[0])
+    assert fold.refer.decisions[position] == conformal.REFER
+    # rows inside the envelope are decided by their sets as usual
+    others = np.delete(np.arange(fold.test_idx.size), position)
+    expected = conformal.decide(
+        fold.refer.params, fold.proba, prediction=classify(fold.proba, fold.threshold)
+    )
+    np.testing.assert_array_equal(fold.refer.decisions[others], expected[others])
+
+
+def test_without_a_refer_chooser_the_outcomes_carry_no_refer_rule() -> None:
+    outcomes = run([], tune=True, target_recall=0.9)
+    assert all(o.refer is None for o in outcomes)
 
 
 def test_precision_at_recall_needs_a_target() -> None:

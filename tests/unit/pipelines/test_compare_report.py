@@ -1,10 +1,13 @@
 """MODEL_SELECTION.md is rendered from its template exactly as the hand-built report was.
 
-The files in ``golden/`` were written by the report builder that preceded the template (Python
-string fragments), for the fabricated comparisons below; the template must reproduce them byte
-for byte. The cases cover tuned and untuned runs, with and without a target recall, a model
-that meets the bar and none that does, a runner-up and none, a weak model called out, figure
-links and hand-written notes.
+The files in ``golden/`` were first written by the report builder that preceded the template
+(Python string fragments), for the fabricated comparisons below; the template must reproduce
+them byte for byte. The calibration and refer section (issue #12) was added to them by hand-read
+regeneration when the comparison began to measure it. The cases cover tuned and untuned runs,
+with and without a target recall, a model that meets the bar and none that does, a runner-up
+and none, a weak model called out, figure links, hand-written notes, a model that meets the
+refer goal and none that does, folds whose alpha missed the refer budget, and no model within
+the budget.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from breast_cancer_ml.domain import conformal
 from breast_cancer_ml.domain.metrics import COMPARE_METRICS
-from breast_cancer_ml.domain.nested_cv import FoldOutcome
+from breast_cancer_ml.domain.nested_cv import FoldOutcome, FoldRefer
 from breast_cancer_ml.domain.promotion import GateThresholds
 from breast_cancer_ml.domain.selection import (
     Bar,
@@ -40,6 +44,36 @@ _MODELS: dict[str, tuple[float, float, float, list[dict[str, Any]]]] = {
     "svm_rbf": (0.968, 0.962, 0.995, [{"model__C": 10.0, "model__gamma": "scale"}]),
     "knn": (0.985, 0.860, 0.981, [{"model__n_neighbors": 7}]),
 }
+
+
+#: Per model: how many of a fold's 20 rows are referred, in fold ``i``; whether fold ``i``'s
+#: alpha missed the budget; whether fold ``i`` decides one malignant row benign.
+_REFER: dict[str, tuple[Any, Any, Any]] = {
+    "logreg": (lambda i: int(i == 0), lambda i: False, lambda i, spread: (i + spread) % 4 == 0),
+    "svm_rbf": (lambda i: 0, lambda i: False, lambda i, spread: i % 2 == 0),
+    "knn": (lambda i: 2, lambda i: i % 3 == 0, lambda i, spread: False),
+}
+_P = np.linspace(0.025, 0.975, 20)
+_Y = (_P >= 0.5).astype(np.int64)
+_Y[[9, 10]] = _Y[[10, 9]]  # one benign row above 0.5 and one malignant below: not separated
+
+
+def _refer(name: str, i: int, spread: int) -> FoldRefer:
+    referred, over_budget, misses = _REFER[name]
+    decisions = np.where(_Y == 1, conformal.DECIDE_MALIGNANT, conformal.DECIDE_BENIGN)
+    if misses(i, spread):
+        decisions[-1] = conformal.DECIDE_BENIGN  # a malignant row decided benign
+    decisions[: referred(i)] = conformal.REFER
+    sets = np.column_stack(
+        [decisions != conformal.DECIDE_MALIGNANT, decisions != conformal.DECIDE_BENIGN]
+    )
+    alpha = 0.02 + (i % 3) / 100
+    return FoldRefer(
+        params=conformal.ConformalParams(alpha, 0.6, 0.6, 100, 60),
+        within_budget=not over_budget(i),
+        sets=sets,
+        decisions=decisions,
+    )
 
 
 def _outcomes(name: str, k: int, repeats: int, tune: bool, spread: int) -> list[FoldOutcome]:
@@ -66,8 +100,10 @@ def _outcomes(name: str, k: int, repeats: int, tune: bool, spread: int) -> list[
                     fit_seconds=0.01 * (1 + i % 4),
                     predict_seconds=0.0004 * (1 + i % 3),
                     total_seconds=0.2,
-                    test_idx=np.arange(i, i + 3, dtype=np.int64),
-                    proba=np.linspace(0.1, 0.9, 3),
+                    test_idx=np.arange(i, i + 20, dtype=np.int64),
+                    proba=np.clip(_P + wobble, 0, 1),
+                    y_true=_Y,
+                    refer=_refer(name, i, spread),
                 )
             )
     return out

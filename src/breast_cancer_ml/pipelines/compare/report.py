@@ -20,9 +20,22 @@ from typing import Any
 from breast_cancer_ml.domain.champion import paired_difference
 from breast_cancer_ml.domain.folds import FOLD_SCHEME
 from breast_cancer_ml.domain.promotion import GateThresholds
-from breast_cancer_ml.domain.selection import Bar, bar_misses, gate_failures
+from breast_cancer_ml.domain.selection import (
+    Bar,
+    ReferGoal,
+    bar_misses,
+    gate_failures,
+    refer_goal_misses,
+)
 from breast_cancer_ml.pipelines.compare.results import ComparisonResult, ModelResult
-from breast_cancer_ml.pipelines.compare.tables import LABELS, markdown_table, pm
+from breast_cancer_ml.pipelines.compare.tables import (
+    LABELS,
+    calibration_table,
+    has_refer,
+    markdown_table,
+    pm,
+    refer_table,
+)
 from breast_cancer_ml.settings import CompareSettings
 
 #: How far below the precision bar a gate-passing model must be to be called out.
@@ -103,8 +116,45 @@ def selection_report(
             weak=weak,
             well_below=WELL_BELOW,
             notes=None if s.notes_file is None else s.notes_file.read_text().strip(),
+            refer=_refer_context(result) if has_refer(result.models) else None,
         )
     )
+
+
+def _best(models: Mapping[str, ModelResult], key: str, names: list[str]) -> tuple[str, float]:
+    """The model of ``names`` with the highest defined ``key`` (first on ties); NaN if none."""
+    defined = [n for n in names if models[n].summary[key] == models[n].summary[key]]
+    if not defined:
+        return ("", float("nan"))
+    name = max(defined, key=lambda n: models[n].summary[key])
+    return name, models[name].summary[key]
+
+
+def _refer_context(result: ComparisonResult) -> dict[str, Any]:
+    """What the report says about the refer rule: the tables, who meets the goal, the
+    recommended model's misses, and the best decided accuracy and recall the data allows
+    within the refer budget (or the lowest refer rate when no model stays within it)."""
+    models = result.models
+    goal = ReferGoal(max_refer_rate=result.settings.max_refer_rate)
+    misses = {n: refer_goal_misses(r.summary, goal) for n, r in models.items()}
+    within = [n for n, r in models.items() if r.summary["refer_rate"] <= goal.max_refer_rate]
+    lowest = min(models, key=lambda n: models[n].summary["refer_rate"])
+    return {
+        "goal": goal,
+        "table": refer_table(models),
+        "calibration": calibration_table(models),
+        "meeting": [n for n, m in misses.items() if not m],
+        "rec_misses": misses[result.recommendation.model],
+        "within": within,
+        "best_accuracy": _best(models, "decided_accuracy", within),
+        "best_recall": _best(models, "decided_recall", within),
+        "lowest": (lowest, models[lowest].summary["refer_rate"]),
+        "over_budget_folds": {
+            n: int(r.summary["alpha_over_budget_folds"])
+            for n, r in models.items()
+            if r.summary["alpha_over_budget_folds"]
+        },
+    }
 
 
 def _figures_folder(s: CompareSettings) -> str | None:

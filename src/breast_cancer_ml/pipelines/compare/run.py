@@ -15,12 +15,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
+from breast_cancer_ml.domain import conformal
 from breast_cancer_ml.domain.folds import FOLD_SCHEME, Fold, stratified_folds
 from breast_cancer_ml.domain.metrics import COMPARE_METRICS
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.nested_cv import FoldOutcome, evaluate_candidate, grid_points
 from breast_cancer_ml.domain.promotion import GateThresholds
 from breast_cancer_ml.domain.selection import (
+    CALIBRATION_KEYS,
+    REFER_KEYS,
     Bar,
     Recommendation,
     most_chosen_params,
@@ -88,6 +91,13 @@ def evaluate_model(
             for f in stratified_folds(y_sub, settings.inner_k_folds, 1, settings.seed)
         ]
 
+    def choose_refer(
+        y_in: NDArray[np.int64], p_in: NDArray[np.float64], prediction: NDArray[np.int64]
+    ) -> conformal.AlphaChoice:
+        return conformal.choose_alpha(
+            y_in, p_in, max_refer_rate=settings.max_refer_rate, prediction=prediction
+        )
+
     return evaluate_candidate(
         build,
         candidate.grid,
@@ -99,6 +109,7 @@ def evaluate_model(
         tune=settings.tune,
         tune_metric=settings.tune_metric,
         target_recall=settings.target_recall,
+        choose_refer=choose_refer,
         on_fold=on_fold,
     )
 
@@ -180,6 +191,7 @@ def _track(
                 "inner_k_folds": settings.inner_k_folds,
                 "tune_metric": settings.tune_metric,
                 "target_recall": settings.target_recall,
+                "max_refer_rate": settings.max_refer_rate,
                 "random_state": settings.seed,
                 "test_size": settings.test_size,
                 "data_version": dataset.data_version,
@@ -234,12 +246,17 @@ def _track(
 
 _PARENT_METRICS = ("recall_mean", "precision_mean", "roc_auc_mean", "gate_pass_share")
 
-_CV_SUMMARY_KEYS = frozenset(f"{m}_{s}" for m in COMPARE_METRICS for s in ("mean", "std"))
+_CV_SUMMARY_KEYS = frozenset(
+    [f"{m}_{s}" for m in COMPARE_METRICS for s in ("mean", "std")]
+    + [*CALIBRATION_KEYS, *REFER_KEYS]
+)
 
 
 def mlflow_metric_name(key: str) -> str:
     """The MLflow name of a summary key: cross-validated metrics carry ``cv_`` as in ``bcml
-    train`` (``cv_recall_mean``); times, thresholds and the gate pass share keep theirs.
+    train`` (``cv_recall_mean``), and so do calibration and the refer rule (``cv_ece``,
+    ``cv_refer_rate``, ``cv_decided_recall``, ...); times, thresholds and the gate pass share
+    keep theirs.
     The report files (comparison.csv, MODEL_SELECTION.md) keep the summary's own keys."""
     return f"cv_{key}" if key in _CV_SUMMARY_KEYS else key
 

@@ -6,7 +6,11 @@ import csv
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
+from breast_cancer_ml.domain.conformal import REFER
 from breast_cancer_ml.domain.metrics import COMPARE_METRICS
+from breast_cancer_ml.domain.nested_cv import FoldOutcome
 from breast_cancer_ml.pipelines.compare.results import ModelResult
 
 #: Column label, summary key, format. Means ± std (ddof=1) over all outer folds.
@@ -45,6 +49,8 @@ def write_folds_csv(results: Mapping[str, ModelResult], path: Path) -> None:
                 "fit_s",
                 "predict_s",
                 "params",
+                "alpha",
+                "refer_rate",
             ]
         )
         for name, result in results.items():
@@ -59,8 +65,16 @@ def write_folds_csv(results: Mapping[str, ModelResult], path: Path) -> None:
                         f"{o.fit_seconds:.6f}",
                         f"{o.predict_seconds:.6f}",
                         repr(o.params) if o.params else "",
+                        *_fold_refer(o),
                     ]
                 )
+
+
+def _fold_refer(o: FoldOutcome) -> list[str]:
+    """The fold's alpha and refer rate (blank without a refer rule)."""
+    if o.refer is None:
+        return ["", ""]
+    return [f"{o.refer.params.alpha:.3f}", f"{np.mean(o.refer.decisions == REFER):.6f}"]
 
 
 def pm(summary: Mapping[str, float], metric: str) -> str:
@@ -97,14 +111,84 @@ def table_rows(results: Mapping[str, ModelResult]) -> tuple[list[str], list[list
     return header, rows
 
 
-def markdown_table(results: Mapping[str, ModelResult]) -> str:
-    header, rows = table_rows(results)
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(results: Mapping[str, ModelResult]) -> str:
+    return _markdown(*table_rows(results))
+
+
+def has_refer(results: Mapping[str, ModelResult]) -> bool:
+    """Whether the comparison measured the refer rule and calibration (every model did)."""
+    return all("refer_rate" in r.summary for r in results.values())
+
+
+def _num(value: float, spec: str) -> str:
+    return "n/a" if np.isnan(value) else format(value, spec)
+
+
+def refer_rows(results: Mapping[str, ModelResult]) -> tuple[list[str], list[list[str]]]:
+    """The refer rule per model, pooled over the outer test rows (see ``refer_summary``)."""
+    header = [
+        "Model",
+        "Refer rate",
+        "Coverage benign",
+        "Coverage malignant",
+        "Decided accuracy",
+        "Decided recall",
+        "Decided precision",
+        "Errors per pass",
+        "Missed malignant per pass",
+        "Alpha mean [min, max]",
+    ]
+    rows = []
+    for name, r in results.items():
+        s = r.summary
+        rows.append(
+            [
+                name,
+                _num(s["refer_rate"], ".4f"),
+                _num(s["coverage_benign"], ".4f"),
+                _num(s["coverage_malignant"], ".4f"),
+                _num(s["decided_accuracy"], ".4f"),
+                _num(s["decided_recall"], ".4f"),
+                _num(s["decided_precision"], ".4f"),
+                f"{s['decided_errors_per_repeat']:.1f}",
+                f"{s['decided_missed_malignant_per_repeat']:.1f}",
+                f"{s['alpha_mean']:.3f} [{s['alpha_min']:.3f}, {s['alpha_max']:.3f}]",
+            ]
+        )
+    return header, rows
+
+
+def calibration_rows(results: Mapping[str, ModelResult]) -> tuple[list[str], list[list[str]]]:
+    """Brier (mean ± std over folds) and ECE, slope, intercept (mean over repeats) per model."""
+    header = ["Model", "Brier", "ECE", "Calibration slope", "Calibration intercept"]
+    rows = [
+        [
+            name,
+            pm(r.summary, "brier"),
+            _num(r.summary["ece"], ".4f"),
+            _num(r.summary["calibration_slope"], ".3f"),
+            _num(r.summary["calibration_intercept"], ".3f"),
+        ]
+        for name, r in results.items()
+    ]
+    return header, rows
+
+
+def refer_table(results: Mapping[str, ModelResult]) -> str:
+    return _markdown(*refer_rows(results))
+
+
+def calibration_table(results: Mapping[str, ModelResult]) -> str:
+    return _markdown(*calibration_rows(results))
 
 
 def write_comparison_csv(results: Mapping[str, ModelResult], path: Path) -> None:
