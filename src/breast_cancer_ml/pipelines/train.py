@@ -448,6 +448,24 @@ def _log_and_promote(
             ),
             "bcml_version": __version__,
         }
+
+        def attach_and_move_alias(folder: Path) -> None:
+            # Under the publish lock, before `latest` swaps: the version gets its promotion
+            # metadata (run artifacts) and the registry's own copy of its SHA256 (a tag)
+            # before the alias points at it, so a service following the alias never sees a
+            # champion it cannot verify, and alias and `latest` move together.
+            tracker.log_artifacts(
+                [folder / model_store.METADATA_FILE, folder / model_store.METADATA_SIDECAR],
+                artifact_path=model_store.PROMOTION_ARTIFACT_DIR,
+            )
+            tracker.set_version_tag(
+                settings.registered_model_name,
+                version,
+                model_store.METADATA_SHA256_TAG,
+                model_store.recorded_metadata_sha256(folder),
+            )
+            tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
+
         published = model_store.publish(
             settings.models_dir,
             run_id,
@@ -455,15 +473,8 @@ def _log_and_promote(
             [cm_png, report_txt, summary_json],
             metadata,
             expected_latest=_beaten_champion(o.extra.get("champion_challenger") or {}),
+            before_swap=attach_and_move_alias,
         )
-        # the registry keeps its own copy of the metadata's SHA256, to check the folder against
-        tracker.set_version_tag(
-            settings.registered_model_name,
-            version,
-            model_store.METADATA_SHA256_TAG,
-            model_store.recorded_metadata_sha256(published),
-        )
-        tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
     else:
         summary_json.write_text(json.dumps(summary, indent=2))
 
