@@ -156,7 +156,12 @@ class RegistryClient:
                     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
                     "MLFLOW_TRACKING_TOKEN) for a user allowed to read the model."
                 ) from None
-            if exc.code == 404 or detail.startswith("RESOURCE_DOES_NOT_EXIST"):
+            # MLflow answers a missing alias with 400 INVALID_PARAMETER_VALUE "... not found"
+            if (
+                exc.code == 404
+                or detail.startswith("RESOURCE_DOES_NOT_EXIST")
+                or (exc.code == 400 and "not found" in detail)
+            ):
                 raise RegistryNotFoundError(f"{self.base}{path}: not found ({detail}).") from None
             if exc.code >= 500:
                 raise RegistryUnreachableError(
