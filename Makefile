@@ -1,58 +1,83 @@
 # One vocabulary for people and CI. `make run` and `make test` are the README's first commands.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# PYTHON: the newest python3.13/3.12/3.11 on the PATH, else python3, if it is 3.11 or newer
+# (`make PYTHON=/path/to/python3` to choose).
+ifndef PYTHON
+PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3; do \
+  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  2>/dev/null && { command -v $$p; break; }; done)
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
-STAMP := $(VENV)/.installed
+# Two installs into one venv. `make run` installs what training and serving need (the `train`
+# and `serve` extras, and `batch` for `bcml predict`: pyarrow, which mlflow requires anyway);
+# `make test` adds the rest (`dev`: Spark, AWS, moto, the test and lint tools). Each has its
+# own stamp, so `make test` after `make run` upgrades the same venv.
+RUN_EXTRAS := train,serve,batch
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint imports format typecheck pytest serve bench-serve ui bench lock clean
+.PHONY: help install install-run run test lint imports format typecheck pytest serve bench-serve ui bench lock clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is required: make PYTHON=/path/to/python3")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'
+define venv_install
+@test -n "$(PYTHON)" || { echo "no Python 3.11 or newer on the PATH: make PYTHON=/path/to/python3"; exit 1; }
+@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11 or newer is required: make PYTHON=/path/to/python3")'
+@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[$(1)]'
+endef
+
+$(RUN_STAMP): pyproject.toml $(CONSTRAINTS)
+	$(call venv_install,$(RUN_EXTRAS))
 	@touch $@
 
-install: $(STAMP) ## create/update .venv with the locked dependencies
+# `dev` includes `train` and `serve`, so it satisfies `make run` too.
+$(DEV_STAMP): pyproject.toml $(CONSTRAINTS)
+	$(call venv_install,dev)
+	@touch $@ $(RUN_STAMP)
 
-run: $(STAMP) ## train on the bundled data, log to MLflow, promote if the gate passes
+install: $(DEV_STAMP) ## create/update .venv with every locked dependency (what `make test` uses)
+
+install-run: $(RUN_STAMP) ## create/update .venv with only what train, serve and predict need
+
+run: $(RUN_STAMP) ## train on the bundled data, log to MLflow, promote if the gate passes
 	$(BIN)/bcml train
 
-test: $(STAMP) lint typecheck imports pytest ## lint, type-check, check the layers, run every test
+test: $(DEV_STAMP) lint typecheck imports pytest ## lint, type-check, check the layers, run every test
 
-imports: $(STAMP) ## import-linter: the package's layers (pyproject.toml [tool.importlinter])
+imports: $(DEV_STAMP) ## import-linter: the layers and no import cycles (pyproject.toml [tool.importlinter])
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/import_cycles.py
 
-lint: $(STAMP) ## ruff check + ruff format --check
+lint: $(DEV_STAMP) ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP) ## apply ruff's fixes and formatting
+format: $(DEV_STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: $(STAMP) ## mypy (strict) on src/
+typecheck: $(DEV_STAMP) ## mypy (strict) on src/
 	$(BIN)/mypy
 
-pytest: $(STAMP) ## the pytest suite (exit 5, "no tests ran", is a failure)
+pytest: $(DEV_STAMP) ## the pytest suite (exit 5, "no tests ran", is a failure)
 	$(BIN)/pytest
 
-serve: $(STAMP) ## run the prediction service on models/latest (after make run)
+serve: $(RUN_STAMP) ## run the prediction service on models/latest (after make run)
 	$(BIN)/bcml serve --host $(HOST) --port $(PORT)
 
-bench-serve: $(STAMP) ## serving benchmark: bcml serve vs mlflow models serve vs bare ASGI
+bench-serve: $(DEV_STAMP) ## serving benchmark: bcml serve vs mlflow models serve vs bare ASGI
 	$(BIN)/python benchmarks/bench_serve.py
 
-ui: $(STAMP) ## open the MLflow UI on mlflow.db
+ui: $(RUN_STAMP) ## open the MLflow UI on mlflow.db
 	$(BIN)/bcml ui
 
-bench: $(STAMP) ## training benchmark (see benchmarks/)
+bench: $(DEV_STAMP) ## training benchmark (see benchmarks/)
 	$(BIN)/python benchmarks/bench_train.py
 
 lock: ## re-resolve requirements/constraints.txt from pyproject.toml
@@ -84,10 +109,13 @@ image: ## build the serving image with models/latest baked in (none there: mount
 	$(CONTAINER) build $(BUILD_FLAGS) -f deployment/Dockerfile \
 	  --build-arg MODEL_DIR=$(IMAGE_MODEL) -t $(IMAGE) .
 
-# A regression guard: 420 MB now (python:3.11-slim stand-in 220 MB + venv); see DEPLOYMENT.md.
-MAX_IMAGE_MB ?= 440
-image-test: image ## build, run on 127.0.0.1 (baked-in, mounted and no model), predict, check non-root and size
+# Regression guards: 448 MB now, of which 229 MB above the python:3.11-slim stand-in (220 MB);
+# see docs/deployment.md. The candidates served by the smoke test are fitted with the dev venv.
+MAX_IMAGE_MB ?= 460
+MAX_LAYERS_MB ?= 240
+image-test: image ## build, run on 127.0.0.1 (baked-in, mounted, every candidate, no model), predict, check non-root and size
 	CONTAINER="$(CONTAINER)" IMAGE="$(IMAGE)" MAX_IMAGE_MB="$(MAX_IMAGE_MB)" \
+	  MAX_LAYERS_MB="$(MAX_LAYERS_MB)" BCML_PYTHON="$(VENV)/bin/python" \
 	  BAKED_MODEL="$(IMAGE_MODEL)/latest" MODELS_DIR=models bash deployment/image_test.sh
 
 # The Lambda image: the serving image above plus the runtime interface client and Mangum.
@@ -133,15 +161,15 @@ lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/li
 	cd deployment/lint && npm install --package-lock-only --no-audit --no-fund
 
 .PHONY: bench-batch
-bench-batch: $(STAMP) ## batch scoring benchmark: bcml predict vs mlflow models predict vs pandas
+bench-batch: $(DEV_STAMP) ## batch scoring benchmark: bcml predict vs mlflow models predict vs pandas
 	$(BIN)/python benchmarks/bench_batch.py
 
 .PHONY: selection
-selection: $(STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~10 min on one core)
+selection: $(DEV_STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every model (~10 min on one core)
 	$(BIN)/bcml compare --tune --target-recall 0.98 --repeats 5 --report-file MODEL_SELECTION.md \
 	  --output-dir docs/model_selection --notes-file docs/model_selection/notes.md
 
 # ---- mutation testing (issue #16): not part of `make test` -----------------------------------
 .PHONY: mutation
-mutation: $(STAMP) ## mutation testing of domain/ (mutmut, ~15 min on 2 cores): build/mutation/, docs/mutation.md
+mutation: $(DEV_STAMP) ## mutation testing of domain/ (mutmut, ~15 min on 2 cores): build/mutation/, docs/mutation.md
 	nice -n 10 $(BIN)/python scripts/mutation.py $(MUTANTS)

@@ -122,12 +122,8 @@ def measure_once(
 def generate(path: Path, rows: int, seed: int) -> None:
     """Write the synthetic CSV in a child process (see the module docstring)."""
     t0 = time.perf_counter()
-    code = (
-        "import sys; from pathlib import Path; "
-        "from breast_cancer_ml.adapters.synthetic import write_synthetic; "
-        "write_synthetic(Path(sys.argv[1]), int(sys.argv[2]), seed=int(sys.argv[3]))"
-    )
-    subprocess.run([sys.executable, "-c", code, str(path), str(rows), str(seed)], check=True)
+    script = Path(__file__).with_name("synthetic.py")
+    subprocess.run([sys.executable, str(script), str(path), str(rows), str(seed)], check=True)
     os.sync()  # no write-back of the new file competing with the first measured command
     size = path.stat().st_size / 1024**2
     print(f"{rows:,} rows, {size:,.0f} MB written in {time.perf_counter() - t0:.1f} s")

@@ -1,7 +1,7 @@
 """CPU time of each start-up phase of ``bcml serve``, in the order the server does them.
 
 Runs the same steps as ``bcml serve`` up to a loaded model, in one fresh process per launch,
-with the collector paused and the import shim installed as the server does, and prints the CPU
+with the collector paused as the server does, and prints the CPU
 seconds of each phase (median over ``--launches``). Complements ``bench_coldstart.py``
 (end to end), to show where the remaining start-up time goes.
 
@@ -27,18 +27,16 @@ args = build_parser().parse_args(["serve", "--port", "0"])
 from breast_cancer_ml.settings import ServeSettings, load_settings
 settings = load_settings(ServeSettings, None, **_settings_overrides(args, ServeSettings))
 t1 = time.process_time()
-from breast_cancer_ml import lean_imports
 from breast_cancer_ml.service import server
 server.isolate_process()
 server.pause_gc_for_startup()
-lean_imports.install()  # imports numpy and scipy.special
 t2 = time.process_time()
 from breast_cancer_ml.service.log import configure_logging
 configure_logging("warning")
 import uvicorn
 t3 = time.process_time()
-from breast_cancer_ml.service.boot import QuickStartApp
-app = QuickStartApp(settings)  # scikit-learn (the pipeline's classes), the endpoints
+from breast_cancer_ml.service.app import create_app
+app = create_app(settings)  # scikit-learn (the pipeline's classes), the endpoints
 t4 = time.process_time()
 from breast_cancer_ml.adapters.model_store import load_latest
 from pathlib import Path
@@ -46,7 +44,7 @@ model = load_latest(Path(sys.argv[1]))  # skops.io import, SHA256 check, trusted
 t5 = time.process_time()
 print(json.dumps({
     "interpreter start": t0, "CLI + settings (argparse, pydantic)": t1 - t0,
-    "numpy + scipy.special": t2 - t1, "uvicorn": t3 - t2,
+    "process isolation": t2 - t1, "uvicorn": t3 - t2,
     "scikit-learn (Pipeline, StandardScaler, LogisticRegression)": t4 - t3,
     "skops.io + verify + load": t5 - t4, "total": t5,
 }))

@@ -10,7 +10,10 @@
 # README's curl example predicts malignant (1), the container's user is not root, the image's
 # HEALTHCHECK passes, no training stack in the image. Then the other two ways to get a model in:
 # a store made from MODELS_DIR/latest, mounted read-only over /app/models, is what is served; an
-# empty mount gives /health 200 and /ready 503. Prints the image size.
+# empty mount gives /health 200 and /ready 503. Then a model of EVERY candidate of the estimator
+# registry (deployment/candidate_models.py, fitted on the host with BCML_PYTHON) is mounted and
+# served in turn, and a pipeline holding an estimator outside the allowlist is refused. Prints
+# the image size and the size of its layers above the base image (BASE_IMAGE).
 set -euo pipefail
 CONTAINER=${CONTAINER:-docker}
 IMAGE=${IMAGE:-breast-cancer-ml:local}
@@ -19,6 +22,9 @@ MAX_IMAGE_MB=${MAX_IMAGE_MB:-0}
 BAKED_MODEL=${BAKED_MODEL:-}
 MODELS_DIR=${MODELS_DIR:-models}
 PY=${PYTHON:-python3}
+BCML_PYTHON=${BCML_PYTHON:-.venv/bin/python}  # has breast_cancer_ml and the training stack
+BASE_IMAGE=${BASE_IMAGE:-python:3.11-slim}
+MAX_LAYERS_MB=${MAX_LAYERS_MB:-0}
 
 fail() { echo "image-test: FAIL: $*" >&2; exit 1; }
 names=()
@@ -180,11 +186,41 @@ wait_for "$name-empty" "$url/health" 200
 [ "$(status "$url/ready")" = 503 ] || fail "no model: /ready should answer 503"
 echo "image-test: no model mounted: /health 200, /ready 503"
 
+# ---- 4. a model of every registry candidate, and one outside the allowlist ------------------
+candidates=$(mktemp -d)
+tmp_dirs+=("$candidates")
+"$BCML_PYTHON" deployment/candidate_models.py "$candidates" >"$candidates/names.txt" ||
+  fail "could not fit the registry's candidates with $BCML_PYTHON"
+chmod -R a+rX "$candidates"
+while read -r candidate; do
+  port=$(free_port)
+  url="http://127.0.0.1:$port"
+  start "$name-$candidate" "$port" --volume "$candidates/$candidate:/app/models:ro"
+  if [ "$candidate" = foreign ]; then
+    wait_for "$name-$candidate" "$url/health" 200
+    reason=$("$PY" -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["model"]["error"])' "$url/health")
+    [ "$(status "$url/ready")" = 503 ] && [ "$reason" = untrusted_type ] ||
+      fail "a model outside the allowlist: expected /ready 503 untrusted_type, got $reason"
+    echo "image-test: a GaussianNB pipeline is refused: untrusted_type"
+  else
+    wait_for "$name-$candidate" "$url/ready" 200
+    served=$(json_get "$url/model/info" run_id)
+    [ "$served" = "image-$candidate" ] || fail "$candidate: serving $served"
+    predict_malignant "$url"
+  fi
+  "$CONTAINER" rm --force "$name-$candidate" >/dev/null 2>&1 || true
+done <"$candidates/names.txt"
+
 bytes=$("$CONTAINER" image inspect --format '{{.Size}}' "$IMAGE")
 mb=$((bytes / 1000000))
-echo "image-test: image $IMAGE is $mb MB"
+base_bytes=$("$CONTAINER" image inspect --format '{{.Size}}' "$BASE_IMAGE" 2>/dev/null || echo 0)
+layers_mb=$(((bytes - base_bytes) / 1000000))
+echo "image-test: image $IMAGE is $mb MB; its layers above $BASE_IMAGE are $layers_mb MB"
 if [ "$MAX_IMAGE_MB" -gt 0 ] && [ "$mb" -gt "$MAX_IMAGE_MB" ]; then
   fail "image is $mb MB, over MAX_IMAGE_MB=$MAX_IMAGE_MB"
+fi
+if [ "$MAX_LAYERS_MB" -gt 0 ] && [ "$base_bytes" -gt 0 ] && [ "$layers_mb" -gt "$MAX_LAYERS_MB" ]; then
+  fail "the layers above $BASE_IMAGE are $layers_mb MB, over MAX_LAYERS_MB=$MAX_LAYERS_MB"
 fi
 keep_logs=0
 echo "image-test: PASS"

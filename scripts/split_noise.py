@@ -1,4 +1,4 @@
-"""How much does one 80/20 test split's malignant recall vary with the seed? (README, noise.)
+"""How much does one 80/20 test split's malignant recall vary with the seed? (docs/training.md)
 
 .venv/bin/python scripts/split_noise.py [--seeds 200] [--model logreg]
 """

@@ -41,7 +41,7 @@ def test_train_publish_load_predict(name: str, workdir: Path) -> None:
         models_dir=workdir / f"models-{name}",
     )
     result = run_training(settings)
-    assert result.promoted, result.summary["not_promoted_reason"]
+    assert result.promoted, result.summary.not_promoted_reason
     assert result.published_path is not None
 
     published = load_published(result.published_path)
@@ -58,4 +58,4 @@ def test_train_publish_load_predict(name: str, workdir: Path) -> None:
     assert np.mean(test_pred == split.y_test) > 0.85
     # parameters are logged with the registry prefix
     prefix = CANDIDATES[name].param_prefix
-    assert any(k.startswith(prefix) for k in result.summary["params"])
+    assert any(k.startswith(prefix) for k in result.summary.params)

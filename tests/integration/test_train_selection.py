@@ -16,13 +16,9 @@ import pytest
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.adapters.model_store import load_latest, read_metadata, resolve_latest
 from breast_cancer_ml.cli import main
+from breast_cancer_ml.domain.cross_validation import cross_validate
 from breast_cancer_ml.domain.threshold import recall_at
-from breast_cancer_ml.pipelines.train import (
-    choose_threshold,
-    cross_validate,
-    run_training,
-    split_dataset,
-)
+from breast_cancer_ml.pipelines.train import choose_threshold, run_training, split_dataset
 from breast_cancer_ml.settings import BUNDLED_DATA, TrainSettings
 
 pytestmark = pytest.mark.integration
@@ -46,7 +42,7 @@ def settings(workdir: Path, **kw: object) -> TrainSettings:
 def test_target_recall_threshold_comes_from_training_oof_and_is_published(workdir: Path) -> None:
     s = settings(workdir, target_recall=0.99)
     result = run_training(s)
-    threshold = result.summary["threshold"]
+    threshold = result.summary.threshold
     assert 0 < threshold < 0.5
 
     # Independently: the same folds of the training split, nothing from the test split.
@@ -54,7 +50,7 @@ def test_target_recall_threshold_comes_from_training_oof_and_is_published(workdi
     cv = cross_validate("logreg", split.X_train, split.y_train, s.k_folds, s.seed)
     assert threshold == choose_threshold(cv, split.y_train, 0.99)
     assert recall_at(split.y_train, cv.oof_proba, threshold) >= 0.99
-    assert result.summary["metrics"]["cv_recall_mean"] >= 0.98  # CV measured at it
+    assert result.summary.metrics["cv_recall_mean"] >= 0.98  # CV measured at it
 
     assert result.promoted
     published = load_latest(s.models_dir)
@@ -64,7 +60,7 @@ def test_target_recall_threshold_comes_from_training_oof_and_is_published(workdi
     assert float(run.data.params["threshold"]) == pytest.approx(threshold)
     # the held-out predictions use it too
     test_pred = (published.proba(split.X_test) >= threshold).astype(int)
-    assert result.summary["metrics"]["test_recall"] == pytest.approx(
+    assert result.summary.metrics["test_recall"] == pytest.approx(
         float(np.sum((test_pred == 1) & (split.y_test == 1)) / np.sum(split.y_test == 1))
     )
 
@@ -72,7 +68,8 @@ def test_target_recall_threshold_comes_from_training_oof_and_is_published(workdi
 def test_champion_challenger_keeps_forces_and_recomputes(workdir: Path) -> None:
     first = run_training(settings(workdir))
     assert first.promoted
-    assert first.summary["champion_challenger"]["reason"] == "no current champion"
+    assert first.summary.champion_challenger is not None
+    assert first.summary.champion_challenger.reason == "no current champion"
     champion_folder = resolve_latest(workdir / "models")
 
     # A decision tree passes a loosened gate but is clearly worse on the same folds: kept out.
@@ -92,7 +89,7 @@ def test_champion_challenger_keeps_forces_and_recomputes(workdir: Path) -> None:
     assert verdict["champion"]["source"] == "stored (same fold_spec)"
     assert verdict["champion"]["run_id"] == first.run_id
     assert len(verdict["champion"]["fold_recall"]) == len(verdict["challenger"]["fold_recall"]) == 5
-    assert verdict["champion"]["fold_recall"] == [f["recall"] for f in first.summary["cv_folds"]]
+    assert verdict["champion"]["fold_recall"] == [f["recall"] for f in first.summary.cv_folds]
     assert "champion kept" in verdict["reason"]
     assert resolve_latest(workdir / "models") == champion_folder
 
@@ -108,15 +105,16 @@ def test_champion_challenger_keeps_forces_and_recomputes(workdir: Path) -> None:
 
     # Other folds (repeats=2): the champion's configuration is re-run on the same folds.
     again = run_training(settings(workdir, repeats=2))
-    verdict = again.summary["champion_challenger"]
-    assert verdict["champion"]["source"].startswith("recomputed")
-    assert verdict["champion"]["model"] == "decision_tree"
-    assert len(verdict["champion"]["fold_recall"]) == 10
-    assert verdict["replace"] is True
-    assert verdict["forced"] is False
+    verdict = again.summary.champion_challenger
+    assert verdict is not None and verdict.champion is not None
+    assert str(verdict.champion.source).startswith("recomputed")
+    assert verdict.champion.model == "decision_tree"
+    assert verdict.champion.fold_recall is not None and len(verdict.champion.fold_recall) == 10
+    assert verdict.replace is True
+    assert verdict.forced is False
     assert again.promoted
-    assert again.summary["params"]["cv_repeats"] == 2
-    assert len(again.summary["cv_folds"]) == 10
+    assert again.summary.params["cv_repeats"] == 2
+    assert len(again.summary.cv_folds) == 10
 
 
 def test_unknown_model_is_a_clear_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

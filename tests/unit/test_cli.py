@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from breast_cancer_ml import cli
+from breast_cancer_ml.cli import compare, predict
 
 
 @pytest.fixture
@@ -20,8 +21,8 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         states.append(gc.isenabled())
         return 0
 
-    monkeypatch.setattr(cli, "_cmd_predict", probe)
-    monkeypatch.setattr(cli, "_cmd_compare", probe)
+    monkeypatch.setattr(predict, "handle", probe)
+    monkeypatch.setattr(compare, "handle", probe)
     return states
 
 

@@ -38,9 +38,10 @@ from breast_cancer_ml.adapters.model_store import (
 )
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.records import RunSummary, parse_record
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import proba_function
-from breast_cancer_ml.errors import BadMetadataError, ModelIntegrityError, ModelStoreError
+from breast_cancer_ml.errors import ModelIntegrityError, ModelStoreError
 
 REGISTRY_SCHEME = "models:/"
 MLMODEL_FILE = "MLmodel"
@@ -153,7 +154,10 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
             summary = _run_summary(version.run_id, Path(tmp) / "run")
             model = load_mlflow_model_dir(
-                Path(local), _threshold(summary), version.run_id, _envelope(summary)
+                Path(local),
+                None if summary is None else summary.threshold,
+                version.run_id,
+                None if summary is None else summary.envelope,
             )
     except MlflowException as exc:
         raise ModelStoreError(f"{uri} (tracking store {store}): {exc.message}") from None
@@ -162,10 +166,13 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
     return model
 
 
-def _run_summary(run_id: str | None, tmp: Path) -> dict[str, Any]:
-    """The training run's ``run_summary.json`` ({} when there is none or it is unreadable)."""
+def _run_summary(run_id: str | None, tmp: Path) -> RunSummary | None:
+    """The training run's ``run_summary.json`` (``None`` when there is none or it is not
+    JSON: the model is then scored at the default threshold and never reported with high
+    confidence). One that breaks :class:`RunSummary` (e.g. a threshold outside (0, 1])
+    refuses the model rather than fall back to another threshold."""
     if not run_id:
-        return {}
+        return None
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -173,33 +180,7 @@ def _run_summary(run_id: str | None, tmp: Path) -> dict[str, Any]:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path="run_summary.json", dst_path=str(tmp)
         )
-        summary = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (MlflowException, OSError, ValueError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
-
-
-def _threshold(summary: dict[str, Any]) -> float | None:
-    """The decision threshold the training run recorded (None: it recorded none). One that is
-    not a number in (0, 1] refuses the model rather than fall back to another threshold."""
-    value = summary.get("threshold")
-    if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise BadMetadataError(
-            f"the training run's run_summary.json records threshold {value!r}; expected a "
-            f"number in (0, 1]."
-        )
-    return float(value)
-
-
-def _envelope(summary: dict[str, Any]) -> Envelope | None:
-    """The plausibility envelope the training run recorded; None when absent or malformed
-    (then no case is known to be in distribution: never a confident answer)."""
-    data = summary.get("envelope")
-    if not isinstance(data, dict):
-        return None
-    try:
-        return Envelope.from_dict(data)
-    except (ValueError, TypeError):
-        return None
+    return parse_record(RunSummary, data, f"the training run's run_summary.json (run {run_id})")

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from breast_cancer_ml.adapters.promotion_metadata import parse_metadata
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
 from breast_cancer_ml.errors import (
@@ -124,7 +124,7 @@ def publish(
     run_id: str,
     model_dir: Path,
     artifacts: list[Path],
-    metadata: dict[str, Any],
+    metadata: PromotionMetadata | dict[str, Any],
     *,
     expected_latest: object = UNCHECKED,
     before_swap: Callable[[Path], None] | None = None,
@@ -133,10 +133,12 @@ def publish(
 
     ``model_dir`` (the MLflow model directory) and ``artifacts`` are copied into a staging
     folder, ``metadata`` plus the SHA256 of every model file is written as
-    ``promotion_metadata.json``, the folder is fsynced and renamed to ``history/<run_id>``, and
-    ``latest`` is switched to it by an atomic rename. ``before_swap(final)`` runs under the
-    lock just before the swap (training moves the registry alias there, so the alias and
-    ``latest`` move together; tests use it to interleave); if it raises, ``latest`` stays.
+    ``promotion_metadata.json`` (training passes a :class:`PromotionMetadata`; tests may pass
+    a deliberately broken dict, which loading then refuses), the folder is fsynced and renamed
+    to ``history/<run_id>``, and ``latest`` is switched to it by an atomic rename.
+    ``before_swap(final)`` runs under the lock just before the swap (training moves the
+    registry alias there, so the alias and ``latest`` move together; tests use it to
+    interleave); if it raises, ``latest`` stays.
 
     ``expected_latest`` (a run id, or ``None`` for "no model yet") is the champion the caller
     compared itself with: if another publisher replaced it meanwhile, the publish is refused
@@ -163,7 +165,8 @@ def publish(
             shutil.copytree(model_dir, staging / MODEL_SUBDIR)
             for artifact in artifacts:
                 shutil.copy2(artifact, staging / artifact.name)
-            full = {**metadata, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
+            record = metadata.model_dump() if isinstance(metadata, PromotionMetadata) else metadata
+            full = {**record, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
             (staging / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True))
             seal_metadata(staging)  # last: a folder with a sidecar is complete
             _fsync_tree(staging)
@@ -268,22 +271,21 @@ class HistoryEntry:
 
 def _entry(folder: Path, current: Path | None) -> HistoryEntry:
     try:
-        metadata = read_metadata(folder)
+        record = parse_metadata(read_metadata(folder), str(folder / METADATA_FILE))
     except ModelStoreError:
-        metadata = {}
-    registered = metadata.get("registered_model")
-    when = metadata.get("promoted_at")
-    model = metadata.get("model")
+        record = None  # listed; with no promotion time it is never the default rollback target
+    when = None if record is None else record.promoted_at
+    registered = None if record is None else record.registered_model
     return HistoryEntry(
         run_id=folder.name,
         folder=folder,
-        promoted_at=when if isinstance(when, str) and _instant(when) is not None else None,
+        promoted_at=when if when is not None and _instant(when) is not None else None,
         registered=(
-            {k: str(v) for k, v in registered.items() if v is not None}
-            if isinstance(registered, dict)
-            else None
+            None
+            if registered is None
+            else {k: str(v) for k, v in registered.model_dump().items() if v is not None}
         ),
-        model=model if isinstance(model, str) else None,
+        model=None if record is None else record.model,
         current=current is not None and folder.resolve() == current,
     )
 
@@ -410,16 +412,16 @@ def verify(folder: Path) -> dict[str, Any]:
     return metadata
 
 
-#: Types a published model may contain besides skops' defaults. Loading refuses anything else,
-#: so a tampered or foreign file cannot run code. Extend together with the estimator registry.
+#: Every scikit-learn type a published model may hold: the one allowlist of every process and
+#: entry point (serve, predict, train, compare, the Lambda handler, Spark). skops trusts every
+#: public scikit-learn estimator by default; :func:`load_skops` narrows that to this set. Extend
+#: together with the estimator registry (domain/models.py): a test fits every candidate and
+#: loads it through this list.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.linear_model._logistic.LogisticRegression",
-        # The rest of the estimator registry (domain/models.py). skops trusts public scikit-learn
-        # estimators by default; the private helper types below are the ones
-        # skops.io.get_untrusted_types reports for fitted registry pipelines.
         "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._tree.Tree",
         "sklearn.ensemble._forest.RandomForestClassifier",
@@ -432,9 +434,13 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.preprocessing._function_transformer.FunctionTransformer",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        # HistGradientBoostingClassifier keeps a fitted LabelEncoder; listed because the server
-        # narrows skops's default trust to this set (lean_imports.py).
+        # what a fitted HistGradientBoostingClassifier holds besides its trees
         "sklearn.preprocessing._label.LabelEncoder",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.Interval",
         "sklearn.neighbors._classification.KNeighborsClassifier",
     }
 )
@@ -455,18 +461,26 @@ class PublishedModel:
     pipeline: Any
     proba: ProbaFn
     envelope: Envelope | None = None
+    #: the promotion metadata, read through its class; ``None`` for a bare MLflow model
+    record: PromotionMetadata | None = None
 
     @property
     def run_id(self) -> str:
+        if self.record is not None:
+            return self.record.run_id
         return str(self.metadata["run_id"])
 
     @property
     def threshold(self) -> float:
+        if self.record is not None:
+            return self.record.threshold
         return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
 
     @property
     def registry_version(self) -> str | None:
         """The Model Registry version of this model, if it was registered."""
+        if self.record is not None and self.record.registered_model is not None:
+            return self.record.registered_model.version
         registered = self.metadata.get("registered_model")
         if isinstance(registered, dict) and registered.get("version") is not None:
             return str(registered["version"])
@@ -474,19 +488,29 @@ class PublishedModel:
 
     @property
     def feature_names(self) -> list[str]:
+        if self.record is not None:
+            return list(self.record.feature_names)
         return list(self.metadata.get("feature_names", FEATURES))
 
 
 def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:
-    """Load a skops file, refusing any type outside ``trusted`` (no pickle, no arbitrary code)."""
+    """Load a skops file, refusing any type outside ``trusted`` (no pickle, no arbitrary code).
+
+    Two checks, the same in every process:
+
+    1. before anything is built: every type skops does not trust by default must be in
+       ``trusted``, and ``trusted`` is what ``skops.io.load`` is given, explicitly;
+    2. after: skops trusts every public scikit-learn estimator by default, so the loaded object
+       is walked and every scikit-learn object in it, at any depth (a step, a calibrated
+       estimator, a forest's trees), must be of a type in ``trusted`` (:func:`_check_structure`).
+    """
     import skops.io as sio
 
     try:
-        untrusted = set(sio.get_untrusted_types(file=path))
-        refused = sorted(untrusted - trusted)
+        refused = sorted(set(sio.get_untrusted_types(file=path)) - trusted)
         if refused:
             raise UntrustedModelError(f"{path} contains types that are not trusted: {refused}")
-        model = sio.load(path, trusted=sorted(untrusted))
+        model = sio.load(path, trusted=sorted(trusted))
     except ModelIntegrityError:
         raise
     except Exception as exc:  # skops raises many kinds on a corrupt file
@@ -520,16 +544,46 @@ def _qualname(obj: Any) -> str:
 
 
 def _check_structure(path: Path, model: Any, trusted: frozenset[str]) -> None:
-    """skops' own defaults trust every scikit-learn type and many numpy functions; a promoted
-    model must moreover be a Pipeline made only of the estimator types we build."""
-    steps = getattr(model, "steps", None)
-    if _qualname(model) != "sklearn.pipeline.Pipeline" or not isinstance(steps, list):
+    """A promoted model is a Pipeline, and every scikit-learn object in it is of a type we
+    build (skops' own defaults trust every scikit-learn estimator)."""
+    if _qualname(model) != "sklearn.pipeline.Pipeline" or not isinstance(
+        getattr(model, "steps", None), list
+    ):
         raise UntrustedModelError(f"{path} holds a {_qualname(model)}, not a Pipeline we build.")
-    foreign = sorted({_qualname(step) for _, step in steps} - trusted)
+    foreign = sorted(sklearn_types_in(model) - trusted)
     if foreign:
         raise UntrustedModelError(
-            f"{path}: pipeline steps of types that are not trusted: {foreign}"
+            f"{path} holds scikit-learn types that are not trusted: {foreign}"
         )
+
+
+def sklearn_types_in(obj: Any) -> set[str]:
+    """The qualified names of every scikit-learn object reachable from ``obj``: through
+    attributes, containers and object arrays, at any depth, each object visited once."""
+    import numpy as np
+
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        name = _qualname(item)
+        if name.startswith("sklearn."):
+            found.add(name)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray):
+            if item.dtype == object:
+                stack.extend(item.ravel().tolist())
+        elif isinstance(attributes := getattr(item, "__dict__", None), dict):
+            stack.extend(attributes.values())
+    return found
 
 
 def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> list[str]:
@@ -541,7 +595,7 @@ def trusted_types_for(model: Any, trusted: frozenset[str] = TRUSTED_TYPES) -> li
     import skops.io as sio
 
     needed = sorted(sio.get_untrusted_types(data=sio.dumps(model)))
-    refused = [t for t in needed if t not in trusted]
+    refused = sorted((set(needed) | sklearn_types_in(model)) - trusted)
     if refused:
         raise ModelIntegrityError(
             f"the model holds types outside model_store.TRUSTED_TYPES: {refused}. Add them "
@@ -565,6 +619,7 @@ def load_published(folder: Path) -> PublishedModel:
         pipeline=pipeline,
         proba=proba,
         envelope=record.envelope,
+        record=record,
     )
 
 

@@ -52,8 +52,8 @@ def write_confusion_matrix_png(counts: NDArray[np.int64], path: Path, title: str
 def start_confusion_matrix_png(
     counts: NDArray[np.int64], path: Path, title: str
 ) -> Callable[[], None]:
-    """Render the PNG in a forked process (matplotlib's import and drawing take ~0.5 s, which
-    then overlap with MLflow's start-up on the other core); return a function that waits for it.
+    """Render the PNG in a forked process (matplotlib's import and drawing are slow, and there
+    they overlap with MLflow's start-up on the other core); return a function that waits for it.
 
     Where fork is unavailable, or the child fails, the picture is drawn in this process.
     """

@@ -16,11 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from breast_cancer_ml.errors import TrackingStoreError
 from breast_cancer_ml.settings import DEFAULT_TRACKING_URI
@@ -253,28 +252,34 @@ class Tracker:
     ) -> LoggedModel:
         """Log ``model`` as ``model`` with skops serialization, a signature from the named
         ``input_example`` (a DataFrame) and explicit requirements (no slow inference).
-        ``skops_trusted_types``: non-default types the model holds (trees, calibrators)."""
+        ``skops_trusted_types``: non-default types the model holds (trees, calibrators).
+
+        MLflow's own check of the input example (load the saved model back through pyfunc and
+        predict on the example's serving form, ~0.45 s per model, mostly pyfunc's imports) is
+        turned off with ``validate_serving_input=False``, which ``Model.log`` reads from its
+        arguments. The caller checks the logged model itself, more strictly
+        (``model_store.check_logged_model``: the downloaded skops file loads through our
+        allowlist and gives the fitted pipeline's exact probabilities on the example).
+        MLflow also checks ``pip_requirements`` against the installed packages (one
+        ``importlib.metadata.packages_distributions()`` scan per process, ~0.2 s); it has no
+        public switch (``MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK`` skips another check), so it runs.
+        """
         import mlflow.sklearn
-        from mlflow.models import infer_signature
+        from mlflow.models import Model, infer_signature
 
         signature = infer_signature(input_example, model.predict(input_example.to_numpy()))
-        with (
-            self._errors("logging the model"),
-            warnings.catch_warnings(),
-            _skip_requirement_mismatch_check(),
-            _skip_serving_input_validation(),
-        ):
-            # MLflow checks the input example by predicting on the named DataFrame; the
-            # pipeline was fitted on arrays in FEATURES order, which is what it is given.
-            warnings.filterwarnings("ignore", message="X has feature names")
-            info = mlflow.sklearn.log_model(
-                model,
+        with self._errors("logging the model"):
+            info = Model.log(
+                artifact_path=None,  # deprecated for `name`, but still a required argument
                 name="model",
+                flavor=_SKLEARN_FLAVOR,
+                sk_model=model,
                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
                 signature=signature,
                 input_example=input_example,
                 pip_requirements=pip_requirements,
                 skops_trusted_types=skops_trusted_types or None,
+                validate_serving_input=False,
             )
             local = self._mlflow.artifacts.download_artifacts(
                 artifact_uri=info.model_uri, dst_path=str(download_to)
@@ -305,40 +310,23 @@ class Tracker:
             return str(self._mlflow.get_artifact_uri())
 
 
-@contextlib.contextmanager
-def _skipped(module: Any, name: str) -> Iterator[None]:
-    """``module.name`` does nothing inside the block. If a future MLflow moves the function,
-    nothing is patched and logging just takes longer (tests/unit/adapters/test_tracking.py
-    checks that both names below exist)."""
-    original = getattr(module, name, None)
-    if original is None:
-        yield
-        return
-    setattr(module, name, lambda *_args, **_kw: None)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
+class _SklearnFlavor:
+    """The ``mlflow.sklearn`` flavor as ``Model.log`` uses it (its documented ``flavor``
+    argument: anything with a ``save_model``), taking the one argument ``Model.log`` reads for
+    itself and ``mlflow.sklearn.save_model`` does not accept: ``validate_serving_input``
+    (MLflow's transformers flavor passes it the same way). ``mlflow.sklearn.log_model`` is
+    exactly ``Model.log(flavor=mlflow.sklearn, ...)``, so the logged model is the same."""
+
+    __name__ = "mlflow.sklearn"  # the flavor name MLflow records for the logged model
+
+    @staticmethod
+    def save_model(validate_serving_input: bool = True, **kwargs: Any) -> None:
+        import mlflow.sklearn
+
+        mlflow.sklearn.save_model(**kwargs)
 
 
-def _skip_requirement_mismatch_check() -> contextlib.AbstractContextManager[None]:
-    """MLflow checks the requirements we pass against the installed packages by mapping every
-    installed module to its distribution (~0.4 s). Ours are read from this very environment
-    (``importlib.metadata.version``), so the check cannot fail; skip it while logging."""
-    import mlflow.utils.environment as env
-
-    return _skipped(env, "warn_dependency_requirement_mismatches")
-
-
-def _skip_serving_input_validation() -> contextlib.AbstractContextManager[None]:
-    """After saving, MLflow loads the model back through pyfunc and predicts on the serving
-    form of the input example (~0.45 s, mostly pyfunc's imports). The caller checks the logged
-    model itself, more strictly (``model_store.check_logged_model``: the downloaded skops file
-    loads through our trusted-types allowlist and gives the fitted pipeline's probabilities on
-    the example), so MLflow's check is skipped while logging."""
-    import mlflow.models.utils as model_utils
-
-    return _skipped(model_utils, "_validate_serving_input")
+_SKLEARN_FLAVOR: Final = _SklearnFlavor()  # an instance: its __name__ is the class attribute
 
 
 def _artifact_location(tracking_uri: str, experiment: str) -> str | None:

@@ -9,9 +9,8 @@ a value is missing or not a number.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +26,6 @@ from breast_cancer_ml.domain.contract import (
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.schema import CLASS_NAMES, FEATURES
 from breast_cancer_ml.domain.scoring import (
-    CONFIDENCE_LEVELS,
     ProbaFn,
     Scored,
     confidence_index,
@@ -70,10 +68,6 @@ class RowsScored:
     outside: NDArray[np.bool_] | None = None
 
     @property
-    def n_rows(self) -> int:
-        return int(self.valid.size)
-
-    @property
     def n_scored(self) -> int:
         return int(self.scored.probability.size)
 
@@ -95,14 +89,6 @@ class RowsScored:
         for a row not known to be in distribution."""
         return confidence_index(self.scored.probability, self.in_distribution)
 
-    def warnings(self) -> dict[int, list[str]]:
-        """``{position among the scored rows: [out-of-envelope feature names]}``, only for
-        the rows that have any."""
-        positions, texts = self.warning_texts()
-        # warning_texts gives one text per position, so strict= cannot matter
-        pairs = zip(positions.tolist(), texts, strict=True)  # pragma: no mutate
-        return {i: text.split(WARNING_SEPARATOR) for i, text in pairs}
-
     def warning_texts(self) -> tuple[NDArray[np.int64], list[str]]:
         """The positions (among the scored rows) of the rows with a feature outside the
         envelope, and for each the names of those features joined by ``;``.
@@ -118,47 +104,6 @@ class RowsScored:
         distinct, inverse = np.unique(keys, return_inverse=True)
         texts = [WARNING_SEPARATOR.join(_names(key)) for key in distinct.tolist()]
         return positions, [texts[i] for i in inverse.tolist()]  # keys is 1-D, so inverse is
-
-    def records(self, ids: list[Any] | None = None) -> list[dict[str, Any]]:
-        """One dict per input row, in input order: a prediction or an ``error``.
-
-        Scored rows get ``prediction``, ``prediction_label``, ``probability``, ``confidence``,
-        ``in_distribution`` and ``warnings`` (the out-of-envelope feature names); rejected rows
-        get ``error`` (the reason). ``ids``, when given, adds the caller's identifier of each
-        row as ``id``.
-        """
-        if ids is not None and len(ids) != self.n_rows:
-            raise ValueError(f"{len(ids)} ids for {self.n_rows} rows")
-        out: list[dict[str, Any]] = []
-        ok = iter(
-            zip(
-                self.scored.probability.tolist(),
-                self.scored.prediction.tolist(),
-                self.confidence.tolist(),
-                self.in_distribution.tolist(),
-                strict=True,
-            )
-        )
-        warnings = self.warnings()
-        reasons = dict(zip(self.rejected.tolist(), self.reasons, strict=True))
-        position = 0
-        for i in range(self.n_rows):
-            record: dict[str, Any] = {} if ids is None else {"id": ids[i]}
-            if i in reasons:
-                record["error"] = reasons[i]
-            else:
-                p, pred, level, known = next(ok)
-                record |= {
-                    "prediction": int(pred),
-                    "prediction_label": CLASS_NAMES[int(pred)],
-                    "probability": float(p),
-                    "confidence": CONFIDENCE_LEVELS[level],
-                    "in_distribution": bool(known),
-                    "warnings": warnings.get(position, []),
-                }
-                position += 1
-            out.append(record)
-        return out
 
 
 def _names(key: int) -> list[str]:
@@ -249,44 +194,11 @@ def row_reasons(
     return reasons
 
 
-def features_from_records(
-    rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...] = FEATURES
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """``(X, not_numeric)`` for :func:`score_rows` from JSON-like rows (``{"radius_mean": 17.99,
-    ...}``), e.g. an API batch request. A missing key or ``None`` is NaN (missing); a number is
-    taken as is; text is parsed (``" 1.5"`` -> 1.5); anything else (``"abc"``, ``True``, a list)
-    is NaN and marked not numeric. Extra keys are ignored."""
-    X = np.full((len(rows), len(columns)), np.nan)
-    not_numeric = np.zeros(X.shape, dtype=np.bool_)
-    for i, row in enumerate(rows):
-        for j, column in enumerate(columns):
-            value = row.get(column)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                not_numeric[i, j] = True
-                continue
-            if isinstance(value, str):
-                text = value.strip()
-                if not text:
-                    continue
-                try:
-                    if "_" in text:  # float() reads "1_0" as 10
-                        raise ValueError(text)  # pragma: no mutate (caught just below)
-                    X[i, j] = float(text)
-                except ValueError:
-                    not_numeric[i, j] = True
-                continue
-            X[i, j] = float(value)
-    return X, not_numeric
-
-
 __all__ = [
     "LABELS",
     "REASON_SEPARATOR",
     "WARNING_SEPARATOR",
     "RowsScored",
-    "features_from_records",
     "row_reasons",
     "score_rows",
 ]

@@ -17,10 +17,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from breast_cancer_ml.domain.bootstrap import bootstrap_intervals
 from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 
-CV_METRICS = ("accuracy", "precision", "recall", "f1")
-TEST_METRICS = (*CV_METRICS, "roc_auc")
 #: What ``bcml compare`` reports per fold. Brier is a loss (lower is better); the rest gains.
 COMPARE_METRICS = (
     "accuracy",
@@ -121,40 +120,10 @@ def bootstrap_ci(
     ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled metric. A
     resample where a metric is undefined (recall without a malignant case, precision with
     none predicted malignant, F1 with neither) is left out of that metric's interval rather
-    than counted as 0. NaN bounds only when no resample defines the metric.
+    than counted as 0. NaN bounds only when no resample defines the metric. (The same
+    resamples and rules as :func:`~breast_cancer_ml.domain.bootstrap.bootstrap_intervals`,
+    which also covers specificity, ROC AUC and Brier.)
     """
-    if n_resamples < 1:
-        raise ValueError("n_resamples must be >= 1")
-    if not 0 < level < 1:
-        raise ValueError("level must be in (0, 1)")
-    t = np.asarray(y_true) == POSITIVE_CLASS
-    p = np.asarray(y_pred) == POSITIVE_CLASS
-    n = len(t)
-    if n == 0 or len(p) != n:
-        raise ValueError("y_true and y_pred must be non-empty and of the same length")
-    # row indices drawn uniformly from [0, n): integers(n) is integers(0, n)
-    idx = np.random.default_rng(seed).integers(n, size=(n_resamples, n))
-    rt, rp = t[idx], p[idx]
-    tp = np.sum(rt & rp, axis=1)
-    fp = np.sum(~rt & rp, axis=1)
-    fn = np.sum(rt & ~rp, axis=1)
-    tn = n - tp - fp - fn
-    # An undefined metric is 0 / 0, which is NaN (a numerator is never positive over a zero
-    # denominator, so nothing divides by zero otherwise).
-    with np.errstate(invalid="ignore"):
-        values = {
-            "accuracy": (tp + tn) / n,
-            "precision": tp / (tp + fp),
-            "recall": tp / (tp + fn),
-            "f1": 2 * tp / (2 * tp + fp + fn),
-        }
-    tail = (1 - level) / 2 * 100
-    out: dict[str, tuple[float, float]] = {}
-    for name in BOOTSTRAP_METRICS:
-        finite = values[name][~np.isnan(values[name])]
-        if finite.size == 0:
-            out[name] = (math.nan, math.nan)
-            continue
-        low, high = np.percentile(finite, [tail, 100 - tail])
-        out[name] = (float(low), float(high))
-    return out
+    # One implementation of the resampling: this is the confusion-count subset of it.
+    ci = bootstrap_intervals(y_true, y_pred, n_resamples=n_resamples, seed=seed, level=level)
+    return {name: ci[name] for name in BOOTSTRAP_METRICS}

@@ -162,7 +162,6 @@ CANDIDATES: dict[str, Candidate] = {
         ),
     )
 }
-DEFAULT_MODEL = "logreg"
 
 
 def get_candidate(name: str) -> Candidate:

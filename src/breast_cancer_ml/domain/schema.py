@@ -38,18 +38,3 @@ POSITIVE_CLASS: Final = MALIGNANT
 LABEL_ENCODING: Final[dict[str, int]] = {"M": MALIGNANT, "B": BENIGN}
 #: Encoded label -> human-readable name, as shown in reports and API answers.
 CLASS_NAMES: Final[dict[int, str]] = {BENIGN: "Benign", MALIGNANT: "Malignant"}
-
-
-def encode_label(diagnosis: str) -> int:
-    """``'M'`` -> 1 (malignant, the positive class), ``'B'`` -> 0."""
-    try:
-        return LABEL_ENCODING[diagnosis]
-    except KeyError:
-        raise ValueError(
-            f"'diagnosis' should be one of {sorted(LABEL_ENCODING)}. Got {diagnosis!r} instead."
-        ) from None
-
-
-def class_name(label: int) -> str:
-    """1 -> ``'Malignant'``, 0 -> ``'Benign'``."""
-    return CLASS_NAMES[int(label)]

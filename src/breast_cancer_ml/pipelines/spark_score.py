@@ -38,7 +38,7 @@ import numpy as np
 
 from breast_cancer_ml.adapters.model_source import load_scoring_model
 from breast_cancer_ml.adapters.model_store import PublishedModel
-from breast_cancer_ml.adapters.tabular_io import (
+from breast_cancer_ml.adapters.table_layout import (
     OUTPUT_COLUMNS,
     Format,
     resolve_layout,

@@ -7,7 +7,6 @@ before any MLflow run starts, so invalid data never produces a run or a promotio
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import subprocess
 import tempfile
@@ -22,13 +21,23 @@ from numpy.typing import NDArray
 from breast_cancer_ml import __version__
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
-from breast_cancer_ml.domain.metrics import bootstrap_ci, classification_metrics, summarize_folds
+from breast_cancer_ml.domain.metrics import bootstrap_ci, classification_metrics
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
+from breast_cancer_ml.domain.records import (
+    ChallengerVerdict,
+    FoldSpec,
+    GateRecord,
+    PromotionMetadata,
+    RegisteredModel,
+    RunSummary,
+)
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 from breast_cancer_ml.domain.validation import check_class_counts
 from breast_cancer_ml.errors import ConfigError
+from breast_cancer_ml.pipelines.champion import challenge, fold_spec
 from breast_cancer_ml.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -48,21 +57,6 @@ class Split:
 
 
 @dataclass(frozen=True)
-class CVResult:
-    """Per-fold metrics, their mean/std (ddof=1) and out-of-fold malignancy probabilities.
-
-    With repeats, ``oof_proba`` is the mean over repeats; ``fold_test_idx``/``fold_proba``
-    hold every fold's validation rows and their probabilities, in fold order.
-    """
-
-    folds: list[dict[str, float]]
-    summary: dict[str, float]
-    oof_proba: NDArray[np.float64]
-    fold_test_idx: tuple[NDArray[np.int64], ...] = ()
-    fold_proba: tuple[NDArray[np.float64], ...] = ()
-
-
-@dataclass(frozen=True)
 class Outcome:
     """Everything trained, measured and decided before anything is logged."""
 
@@ -77,7 +71,9 @@ class Outcome:
     not_promoted_reason: str | None
     test_pred: NDArray[np.int64]
     threshold: float
-    extra: dict[str, Any]
+    spec: FoldSpec
+    test_ci: dict[str, Any]  # per metric {"low", "high"}, and how they were computed
+    verdict: ChallengerVerdict
 
 
 @dataclass
@@ -87,7 +83,7 @@ class TrainingResult:
     run_id: str
     promoted: bool
     gate: GateDecision
-    summary: dict[str, Any]
+    summary: RunSummary
     published_path: Path | None = None
     artifacts: list[str] = field(default_factory=list)
 
@@ -113,46 +109,6 @@ def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:
         dataset.X, dataset.y, test_size=test_size, stratify=dataset.y, random_state=seed
     )
     return Split(X_train, X_test, y_train, y_test)
-
-
-def cross_validate(
-    model: str,
-    X: NDArray[np.float64],
-    y: NDArray[np.int64],
-    k_folds: int,
-    seed: int,
-    threshold: float = DEFAULT_THRESHOLD,
-    repeats: int = 1,
-    make_pipeline: Callable[[], Any] | None = None,
-) -> CVResult:
-    """Repeated stratified K-fold CV (:mod:`~breast_cancer_ml.domain.folds`) of a fresh
-    pipeline per fold; metrics of the malignant class, ROC AUC included.
-
-    ``make_pipeline`` builds the unfitted pipeline (default: the registry's ``model``); the
-    champion/challenger check passes a clone of the champion's configuration.
-    """
-    from breast_cancer_ml.domain.folds import stratified_folds
-
-    build = make_pipeline or (lambda: build_pipeline(model, seed))
-    oof = np.zeros(len(y), dtype=np.float64)
-    test_idx: list[NDArray[np.int64]] = []
-    probas: list[NDArray[np.float64]] = []
-    for fold in stratified_folds(y, k_folds, repeats, seed):
-        pipeline = build().fit(X[fold.train], y[fold.train])
-        proba = np.asarray(pipeline.predict_proba(X[fold.test])[:, 1], dtype=np.float64)
-        oof[fold.test] += proba / repeats
-        test_idx.append(fold.test)
-        probas.append(proba)
-    return cv_at_threshold(CVResult([], {}, oof, tuple(test_idx), tuple(probas)), y, threshold)
-
-
-def cv_at_threshold(cv: CVResult, y: NDArray[np.int64], threshold: float) -> CVResult:
-    """The same CV predictions, with fold metrics recomputed at ``threshold``."""
-    folds = [
-        classification_metrics(y[idx], classify(proba, threshold), proba)
-        for idx, proba in zip(cv.fold_test_idx, cv.fold_proba, strict=True)
-    ]
-    return CVResult(folds, summarize_folds(folds), cv.oof_proba, cv.fold_test_idx, cv.fold_proba)
 
 
 def choose_threshold(cv: CVResult, y: NDArray[np.int64], target_recall: float | None) -> float:
@@ -288,33 +244,24 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     else:
         eligible, not_promoted_reason = True, None
 
-    from breast_cancer_ml.pipelines.champion import challenge, fold_spec
-
     spec = fold_spec(dataset.data_version, settings, k_folds)
-    extra: dict[str, Any] = {
-        "fold_spec": spec,
-        "cv_repeats": settings.repeats,
-        "n_test_malignant": int(np.sum(split.y_test == 1)),
-        "test_ci": {name: {"low": low, "high": high} for name, (low, high) in test_ci.items()}
-        | {
-            "method": "percentile bootstrap of the test split",
-            "level": 0.95,
-            "n_resamples": BOOTSTRAP_RESAMPLES,
-            "seed": settings.seed,
-        },
+    ci_record = {name: {"low": low, "high": high} for name, (low, high) in test_ci.items()} | {
+        "method": "percentile bootstrap of the test split",
+        "level": 0.95,
+        "n_resamples": BOOTSTRAP_RESAMPLES,
+        "seed": settings.seed,
     }
     if eligible:
         verdict = challenge(settings, spec, cv.folds, split.X_train, split.y_train)
-        extra["champion_challenger"] = verdict
-        if not verdict["replace"]:
+        if not verdict.replace:
             eligible, not_promoted_reason = False, "champion/challenger: champion kept"
     else:
-        extra["champion_challenger"] = {"evaluated": False, "reason": not_promoted_reason}
+        verdict = ChallengerVerdict(evaluated=False, reason=not_promoted_reason)
 
     outcome = Outcome(
         dataset=dataset, split=split, final=final, params=params, metrics=metrics, cv=cv,
         gate=gate, eligible=eligible, not_promoted_reason=not_promoted_reason,
-        test_pred=test_pred, threshold=threshold, extra=extra,
+        test_pred=test_pred, threshold=threshold, spec=spec, test_ci=ci_record, verdict=verdict,
     )  # fmt: skip
     return _track_and_promote(settings, outcome)
 
@@ -382,72 +329,74 @@ def _log_and_promote(
     )
     model_store.check_logged_model(logged.local_dir, final, split.X_train[:2])
 
-    summary: dict[str, Any] = {
-        "run_id": run_id,
-        "experiment": settings.experiment,
-        "tracking_uri": tracker.tracking_uri,
-        "artifact_uri": tracker.artifact_uri(),
-        "model_uri": logged.model_uri,
-        "model": settings.model,
-        "smoke": settings.smoke,
-        "data_path": str(settings.data),
-        "data_version": dataset.data_version,
-        "params": {k: _jsonable(v) for k, v in params.items()},
-        "metrics": metrics,
-        "cv_folds": cv.folds,
-        "threshold": threshold,
-        "target_recall": settings.target_recall,
-        # the plausibility envelope of the training split (domain/contract.py): cases outside
-        # it are scored but flagged, and never reported with high confidence
-        "envelope": Envelope.from_training(split.X_train).as_dict(),
-        "gate": {
-            "passed": gate.passed,
-            "reasons": list(gate.reasons),
-            "min_recall": settings.min_recall,
-            "max_recall_std": settings.max_recall_std,
-        },
-        "promoted": eligible,
-        "not_promoted_reason": not_promoted_reason,
-        "registered_model": None,
-        "published_path": None,
-        **o.extra,
-    }
-    png_done()  # the picture is published and logged below
-    summary_json = tmp / "run_summary.json"
-    published: Path | None = None
+    gate_record = GateRecord(
+        passed=gate.passed,
+        reasons=list(gate.reasons),
+        min_recall=settings.min_recall,
+        max_recall_std=settings.max_recall_std,
+    )
+    registered: RegisteredModel | None = None
     if eligible:
         version = tracker.register(logged.model_uri, settings.registered_model_name, run_id)
-        summary["registered_model"] = {
-            "name": settings.registered_model_name,
-            "version": version,
-            "alias": settings.champion_alias,
-        }
-        summary["published_path"] = str(settings.models_dir / model_store.LATEST)
-        summary_json.write_text(json.dumps(summary, indent=2))
-        metadata = {
-            "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "run_id": run_id,
-            "model_uri": logged.model_uri,
-            "registered_model": summary["registered_model"],
-            "model": settings.model,
-            "model_type": params["model_type"],
-            "data_version": dataset.data_version,
-            "metrics": metrics,
-            "gate": summary["gate"],
-            "threshold": threshold,
-            "target_recall": settings.target_recall,
-            "envelope": summary["envelope"],
-            "feature_names": list(FEATURES),
+        registered = RegisteredModel(
+            name=settings.registered_model_name, version=version, alias=settings.champion_alias
+        )
+    summary = RunSummary(
+        run_id=run_id,
+        experiment=settings.experiment,
+        tracking_uri=tracker.tracking_uri,
+        artifact_uri=tracker.artifact_uri(),
+        model_uri=logged.model_uri,
+        model=settings.model,
+        smoke=settings.smoke,
+        data_path=str(settings.data),
+        data_version=dataset.data_version,
+        params={k: _jsonable(v) for k, v in params.items()},
+        metrics=metrics,
+        cv_folds=cv.folds,
+        threshold=threshold,
+        target_recall=settings.target_recall,
+        # the plausibility envelope of the training split (domain/contract.py): cases outside
+        # it are scored but flagged, and never reported with high confidence
+        envelope=Envelope.from_training(split.X_train),
+        gate=gate_record,
+        promoted=eligible,
+        not_promoted_reason=not_promoted_reason,
+        registered_model=registered,
+        published_path=str(settings.models_dir / model_store.LATEST) if eligible else None,
+        champion_challenger=o.verdict,
+        fold_spec=o.spec,
+        cv_repeats=settings.repeats,
+        n_test_malignant=int(np.sum(split.y_test == 1)),
+        test_ci=o.test_ci,
+    )
+    png_done()  # the picture is published and logged below
+    summary_json = tmp / "run_summary.json"
+    summary_json.write_text(summary.to_json())
+    published: Path | None = None
+    if registered is not None:
+        metadata = PromotionMetadata(
+            promoted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            run_id=run_id,
+            model_uri=logged.model_uri,
+            registered_model=registered,
+            model=settings.model,
+            model_type=params["model_type"],
+            data_version=dataset.data_version,
+            metrics=metrics,
+            gate=gate_record,
+            threshold=threshold,
+            target_recall=settings.target_recall,
+            envelope=summary.envelope,
+            feature_names=list(FEATURES),
             # per-fold numbers for the next champion/challenger comparison
-            "fold_spec": summary.get("fold_spec"),
-            "cv_fold_recall": [f["recall"] for f in cv.folds],
-            "cv_fold_roc_auc": [f["roc_auc"] for f in cv.folds],
-            "champion_challenger": summary.get("champion_challenger"),
-            "forced_promotion": bool(
-                (summary.get("champion_challenger") or {}).get("forced", False)
-            ),
-            "bcml_version": __version__,
-        }
+            fold_spec=summary.fold_spec,
+            cv_fold_recall=[f["recall"] for f in cv.folds],
+            cv_fold_roc_auc=[f["roc_auc"] for f in cv.folds],
+            champion_challenger=o.verdict,
+            forced_promotion=o.verdict.forced,
+            bcml_version=__version__,
+        )
 
         def attach_and_move_alias(folder: Path) -> None:
             # Under the publish lock, before `latest` swaps: the version gets its promotion
@@ -460,11 +409,13 @@ def _log_and_promote(
             )
             tracker.set_version_tag(
                 settings.registered_model_name,
-                version,
+                registered.version,
                 model_store.METADATA_SHA256_TAG,
                 model_store.recorded_metadata_sha256(folder),
             )
-            tracker.set_alias(settings.registered_model_name, settings.champion_alias, version)
+            tracker.set_alias(
+                settings.registered_model_name, settings.champion_alias, registered.version
+            )
 
         published = model_store.publish(
             settings.models_dir,
@@ -472,17 +423,15 @@ def _log_and_promote(
             logged.local_dir,
             [cm_png, report_txt, summary_json],
             metadata,
-            expected_latest=_beaten_champion(o.extra.get("champion_challenger") or {}),
+            expected_latest=_beaten_champion(o.verdict),
             before_swap=attach_and_move_alias,
         )
-    else:
-        summary_json.write_text(json.dumps(summary, indent=2))
 
     tracker.log_metrics({"promoted": 1.0 if eligible else 0.0})
     tracker.log_artifacts([cm_png, report_txt, summary_json])
     if settings.summary_file is not None:
         settings.summary_file.parent.mkdir(parents=True, exist_ok=True)
-        settings.summary_file.write_text(json.dumps(summary, indent=2))
+        settings.summary_file.write_text(summary.to_json())
     return TrainingResult(
         run_id=run_id,
         promoted=eligible,
@@ -493,18 +442,17 @@ def _log_and_promote(
     )
 
 
-def _beaten_champion(verdict: dict[str, Any]) -> Any:
+def _beaten_champion(verdict: ChallengerVerdict) -> Any:
     """The champion this model was compared with, which must still be the champion when the
     new model is swapped in (``None``: there was none). Unchecked when promotion was forced or
     the champion could not be identified (it is then replaced whatever it is)."""
     from breast_cancer_ml.adapters.model_store import UNCHECKED
 
-    champion = verdict.get("champion") or {}
-    if verdict.get("forced") or not verdict.get("evaluated"):
+    if verdict.forced or not verdict.evaluated or verdict.champion is None:
         return UNCHECKED
-    if not champion.get("present"):
+    if not verdict.champion.present:
         return None
-    return champion.get("run_id") or UNCHECKED
+    return verdict.champion.run_id or UNCHECKED
 
 
 def _jsonable(value: Any) -> Any:

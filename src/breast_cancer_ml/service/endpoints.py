@@ -1,11 +1,14 @@
-"""The prediction endpoints, as raw ASGI handlers, and what every request gets.
+"""The fast path's prediction endpoints, as raw ASGI handlers, and what every request gets.
 
-:class:`PredictionEndpoint` reads the body, checks it with :mod:`.inputs`, scores it with
-:func:`breast_cancer_ml.domain.scoring.score` (the one scoring implementation) and writes
-orjson bytes, without FastAPI's per-request dependency and validation machinery, which costs
-more than the prediction itself. :class:`Observer` gives each request its id, metrics, access
-log line and a safe 500. Nothing here imports FastAPI: ``bcml serve`` answers predictions
-before FastAPI (docs, info routes; :mod:`.routes`) is even imported (see :mod:`.boot`).
+:class:`PredictionEndpoint` admits a request (API key, body size, body deadline: the same
+:meth:`~PredictionEndpoint.admit` guards the declared routes), checks its body with
+:mod:`.inputs`, scores it with :func:`breast_cancer_ml.domain.scoring.score` (the one scoring
+implementation) and writes orjson bytes, without FastAPI's per-request dependency and
+validation machinery, which costs more than the prediction itself. The answers are built by
+:func:`predict_answer` and :func:`batch_answer`, which the declared routes (:mod:`.routes`)
+call too. :class:`Observer` gives each request its id, metrics, access log line and a safe
+500. Nothing here imports FastAPI: the app answers predictions before FastAPI is imported
+(see :mod:`.app`).
 """
 
 from __future__ import annotations
@@ -160,8 +163,8 @@ class BodyDeadline:
     """The body deadline: a request's body must be complete ``seconds`` after its read began.
 
     A client trickling its body (or sending none) must not hold a connection forever. A
-    request registers while it reads its body (a dict entry: a timer per request costs ~7 us
-    with uvloop, more than the rest of the read); :meth:`watch`, one task for the whole
+    request registers while it reads its body (a dict entry: a timer per request would cost
+    more than the rest of the read); :meth:`watch`, one task for the whole
     service, cancels each read that is overdue, which :meth:`read` turns into ``TimeoutError``.
     A read is stopped between ``seconds`` and ``seconds`` + :attr:`tick` after it began.
     """
@@ -236,15 +239,31 @@ class PredictionEndpoint:
         self.mlflow_errors = mlflow_errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
+        body = await self.admit(scope, receive, send)
+        if isinstance(body, int):
+            return body
+        state = self.state
+        try:
+            model = served_model(state)  # read once: this request uses this model throughout
+            answer = self.handler(state, model, _header(scope, b"content-type"), body)
+        except InputError as exc:
+            retry = [(b"retry-after", b"5")] if exc.status == 503 else ()
+            return await self.error(scope, send, exc, extra=retry)
+        state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside)
+        rid = (b"x-request-id", scope[REQUEST_ID_KEY].encode())
+        extra = (rid, *answer.headers) if answer.headers else (rid,)
+        await send_bytes(send, 200, answer.body, extra=extra)
+        return 200
+
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> bytes | int:
+        """What a prediction request must pass before its body is parsed, on either path: the
+        API key, the body size and the body deadline. The whole body, or the status of the
+        error answer already sent."""
         state = self.state
         settings = state.settings
-        rid = (b"x-request-id", scope[REQUEST_ID_KEY].encode())
-        content_type = b""
         auth = None
         for key, value in scope["headers"]:
-            if key == b"content-type":
-                content_type = value
-            elif key == b"authorization":
+            if key == b"authorization":
                 auth = value
             elif key == b"content-length" and (
                 not value.isdigit() or int(value) > settings.max_body_bytes
@@ -260,7 +279,7 @@ class PredictionEndpoint:
                 extra=[(b"www-authenticate", b"Bearer")],
             )
         try:
-            body = await state.body_deadline.read(receive, settings.max_body_bytes)
+            return await state.body_deadline.read(receive, settings.max_body_bytes)
         except BodyTooLargeError:
             return await self.error(scope, send, too_large(settings.max_body_bytes))
         except ClientGoneError:
@@ -277,24 +296,6 @@ class PredictionEndpoint:
                 ),
                 extra=[(b"connection", b"close")],
             )
-        model = state.holder.current  # read once: this request uses this model throughout
-        if model is None:
-            return await self.error(
-                scope,
-                send,
-                InputError(
-                    f"no verified model is loaded ({state.holder.status}); see /ready", None, 503
-                ),
-                extra=[(b"retry-after", b"5")],
-            )
-        try:
-            answer = self.handler(state, model, content_type, body)
-        except InputError as exc:
-            return await self.error(scope, send, exc)
-        state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside)
-        extra = (rid, *answer.headers) if answer.headers else (rid,)
-        await send_bytes(send, 200, answer.body, extra=extra)
-        return 200
 
     async def error(self, scope: Scope, send: Send, exc: InputError, extra: Any = ()) -> int:
         rid = scope[REQUEST_ID_KEY]
@@ -304,6 +305,23 @@ class PredictionEndpoint:
         headers = [*extra, (b"x-request-id", rid.encode())]
         await send_bytes(send, exc.status, orjson.dumps(doc), extra=headers)
         return exc.status
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+def served_model(state: ServiceState) -> Any:
+    """The model to answer with, or the 503 :class:`InputError` when none is verified."""
+    model = state.holder.current
+    if model is None:
+        raise InputError(
+            f"no verified model is loaded ({state.holder.status}); see /ready", None, 503
+        )
+    return model
 
 
 def too_large(limit: int) -> InputError:
@@ -319,7 +337,8 @@ def _media_type(content_type: bytes) -> bytes:
     return content_type.split(b";", 1)[0].strip().lower()
 
 
-def _require_json(content_type: bytes) -> None:
+def require_json(content_type: bytes) -> None:
+    """415 unless the media type is ``application/json``."""
     if _media_type(content_type) != _JSON:
         if not content_type:
             message = "no Content-Type header; send application/json"
@@ -392,8 +411,13 @@ def _flag(state: ServiceState, model: Any, X: Any, scored: Scored) -> tuple[list
 
 
 def handle_predict(state: ServiceState, model: Any, content_type: bytes, body: bytes) -> Answer:
-    _require_json(content_type)
-    values = single_row(parse_json(body))
+    """The fast path of ``/predict``: the body parsed by hand (:mod:`.inputs`), then scored."""
+    require_json(content_type)
+    return predict_answer(state, model, single_row(parse_json(body)))
+
+
+def predict_answer(state: ServiceState, model: Any, values: Sequence[float]) -> Answer:
+    """The answer of ``/predict`` for one case's 30 checked values, in FEATURES order."""
     X = to_array([values])
     threshold = model.threshold
     probability, prediction = score_one(model.proba, X, threshold)
@@ -421,8 +445,15 @@ def handle_predict(state: ServiceState, model: Any, content_type: bytes, body: b
 
 
 def handle_batch(state: ServiceState, model: Any, content_type: bytes, body: bytes) -> Answer:
-    _require_json(content_type)
-    X = batch_features(parse_json(body), state.settings.max_batch_rows)
+    """The fast path of ``/predict/batch``: the body parsed by hand, then scored."""
+    require_json(content_type)
+    return batch_answer(
+        state, model, batch_features(parse_json(body), state.settings.max_batch_rows)
+    )
+
+
+def batch_answer(state: ServiceState, model: Any, X: Any) -> Answer:
+    """The answer of ``/predict/batch`` for the checked rows ``X`` (n, 30)."""
     scored = score(model.proba, X, model.threshold)
     records, outside = _flag(state, model, X, scored)
     common = {

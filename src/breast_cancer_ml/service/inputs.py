@@ -1,7 +1,10 @@
 """Request bodies in, a validated ``(n, 30)`` float array out, or an :class:`InputError`.
 
-Written by hand rather than with pydantic models: parsing 30 floats through pydantic and
-FastAPI's dependency machinery costs more than scoring them. Every check names the field
+The fast path's parser (see :mod:`.app`). The contract itself is declared once, as the pydantic
+models of :func:`.schemas.request_models`, which FastAPI validates and documents; this parser
+is written by hand because FastAPI's routing and dependency machinery costs more than scoring,
+and ``tests/unit/service/test_contract_equivalence.py`` proves it accepts and refuses exactly
+what those models do, with the same values. Every check names the field
 (``features[3]``, ``instances[2].area_mean``, ``row 4, column 'radius_se'``) so a client can
 fix the request. Each value must be a JSON number (not a string or a boolean) that the one input
 contract (:mod:`breast_cancer_ml.domain.contract`) accepts: finite, >= 0 and at most the
@@ -28,6 +31,7 @@ FEATURE_SET: Final = frozenset(FEATURES)
 HARD_MAX_LIST: Final[list[float]] = HARD_MAX.tolist()
 _BOUNDS: Final = tuple(zip(FEATURES, HARD_MAX_LIST, strict=True))
 _SHOW: Final = 5  # how many unknown/missing names an error message lists
+EMPTY_BODY: Final = "the request body is empty; send a JSON object"
 
 
 class InputError(Exception):
@@ -56,7 +60,7 @@ def parse_json(body: bytes) -> Any:
     by ``json`` with a hook that sees every key.
     """
     if not body:
-        raise InputError("the request body is empty; send a JSON object", status=400)
+        raise InputError(EMPTY_BODY, status=400)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:

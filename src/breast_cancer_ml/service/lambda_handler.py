@@ -49,6 +49,7 @@ def make_handler(settings: ServeSettings | None = None) -> Any:
     settings = settings if settings is not None else ServeSettings()
     app = create_app(settings)
     load_model(app.state.service)
+    app.build()  # the routes too, in the init phase: no invocation pays for them
     return Mangum(app, lifespan="off")
 
 

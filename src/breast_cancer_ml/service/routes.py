@@ -1,17 +1,25 @@
-"""The FastAPI declarations: the info routes, and the prediction routes for the docs.
+"""The FastAPI routes: the prediction routes, declared with their request contract, and the
+info routes.
 
-The prediction routes' requests are handled by the raw endpoints of :mod:`.endpoints`; they are
-declared here (:class:`RawRoute`) so ``/openapi.json`` and ``/docs`` describe their bodies and
-answers, and so FastAPI's router reaches them when the app's direct dispatch is off (CORS).
+``/predict`` and ``/predict/batch`` take the bodies of :func:`.schemas.request_models`, built
+from the running settings: FastAPI validates each request with them and documents them in
+``/openapi.json``. These handlers answer whenever the app's fast path is off (CORS on, or
+``create_app(..., fast_path=False)``); otherwise :class:`.app.ServiceApp` sends those requests
+to the hand-written endpoints of :mod:`.endpoints`, proven equivalent by the tests.
+``/invocations`` speaks MLflow's scoring protocol (JSON in four layouts, numbers as strings,
+CSV), so its handler runs MLflow's parser (:func:`.inputs.mlflow_json`, :func:`.inputs.mlflow_csv`)
+on the raw body; :class:`.schemas.InvocationsRequest` documents it.
+
+Annotations are evaluated at definition time here (no ``from __future__ import annotations``):
+the request models are built at run time, and FastAPI reads a route's types from its signature.
 """
 
-from __future__ import annotations
-
 import time
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
 from breast_cancer_ml import __version__
@@ -20,25 +28,18 @@ from breast_cancer_ml.service.endpoints import (
     API_VERSION,
     REQUEST_ID_KEY,
     SERVICE_NAME,
-    PredictionEndpoint,
+    Answer,
     ServiceState,
+    batch_answer,
     error_doc,
+    handle_invocations,
     iso,
+    predict_answer,
+    require_json,
+    served_model,
 )
+from breast_cancer_ml.service.inputs import InputError, parse_json, to_array
 from breast_cancer_ml.service.metrics import CONTENT_TYPE
-
-
-class RawRoute(APIRoute):
-    """A FastAPI route for the docs whose requests go straight to a raw ASGI endpoint."""
-
-    def __init__(self, path: str, asgi: PredictionEndpoint, **kwargs: Any) -> None:
-        async def documented_only() -> None:  # pragma: no cover - never called
-            # FastAPI builds the OpenAPI entry from this function; requests never reach it,
-            # because ``self.app`` below sends them to the raw ASGI endpoint instead.
-            raise RuntimeError(f"{path} is served by its raw ASGI endpoint")
-
-        super().__init__(path, documented_only, methods=["POST"], **kwargs)
-        self.app = asgi  # type: ignore[assignment]
 
 
 def _json_body(schema_name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -62,56 +63,112 @@ def _errors(model: Any, *codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": model, "description": text[code]} for code in codes}
 
 
-def prediction_routes(endpoints: dict[str, PredictionEndpoint]) -> list[APIRoute]:
-    common: dict[str, Any] = {"tags": ["predictions"]}
-    return [
-        RawRoute(
-            "/predict",
-            endpoints["/predict"],
-            summary="Predict one case",
-            description=(
-                'Body: `{"features": [30 numbers]}` in the dataset\'s feature order, or '
-                '`{"features": {"radius_mean": ..., ...}}` with all 30 names. Each value must be '
-                "finite, >= 0 and at most its feature's hard bound (in the schema). A case with "
-                "a value outside the model's plausibility envelope is scored, flagged in "
-                "`warnings` and `in_distribution: false`, and never reported with high confidence."
-            ),
-            response_model=schemas.PredictResponse,
-            responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
-            openapi_extra=_json_body("PredictRequest"),
-            **common,
+class BodyError(HTTPException):
+    """A body the JSON decoder refuses (malformed, a key given twice), carrying the
+    :class:`InputError` that says why; FastAPI re-raises an ``HTTPException`` from its body
+    parsing as it is, and the app answers it in the service's error shape."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(error.status, error.message)
+        self.error = error
+
+
+class _ContractRequest(Request):
+    """A prediction route's request: its JSON decoded as the fast path decodes it
+    (:func:`.inputs.parse_json`), so both paths refuse the same malformed bodies."""
+
+    async def json(self) -> Any:
+        try:
+            return parse_json(await self.body())
+        except InputError as exc:
+            raise BodyError(exc) from None
+
+
+class ContractRoute(APIRoute):
+    """FastAPI's documented way to change how a route reads its request (a custom
+    ``APIRoute`` whose handler gets a custom ``Request``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def contract_handler(request: Request) -> Response:
+            return await handler(_ContractRequest(request.scope, request.receive))
+
+        return contract_handler
+
+
+def _response(state: ServiceState, answer: Answer) -> Response:
+    state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside)
+    headers = {k.decode(): v.decode() for k, v in answer.headers}
+    return Response(answer.body, media_type="application/json", headers=headers)
+
+
+def prediction_router(state: ServiceState) -> APIRouter:
+    """``/predict``, ``/predict/batch`` and ``/invocations``; the API key, the body size and
+    the body deadline are checked before FastAPI reads a body (:class:`.api.Admission`)."""
+    models = schemas.request_models(state.settings.max_batch_rows)
+    router = APIRouter(tags=["predictions"], route_class=ContractRoute)
+
+    def json_only(request: Request) -> None:
+        require_json(request.headers.get("content-type", "").encode("latin-1"))
+
+    JsonOnly = Annotated[None, Depends(json_only)]
+
+    @router.post(
+        "/predict",
+        summary="Predict one case",
+        description=(
+            'Body: `{"features": [30 numbers]}` in the dataset\'s feature order, or '
+            '`{"features": {"radius_mean": ..., ...}}` with all 30 names. Each value must be '
+            "finite, >= 0 and at most its feature's hard bound (in the schema). A case with "
+            "a value outside the model's plausibility envelope is scored, flagged in "
+            "`warnings` and `in_distribution: false`, and never reported with high confidence."
         ),
-        RawRoute(
-            "/predict/batch",
-            endpoints["/predict/batch"],
-            summary="Predict several cases",
-            description='Body: `{"instances": [row, ...]}`, each row as for /predict.',
-            response_model=schemas.BatchResponse,
-            responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
-            openapi_extra=_json_body("BatchRequest"),
-            **common,
+        response_model=schemas.PredictResponse,
+        responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
+    )
+    async def predict(body: models.predict, _: JsonOnly) -> Response:  # type: ignore[name-defined]
+        return _response(state, predict_answer(state, served_model(state), body.values()))
+
+    @router.post(
+        "/predict/batch",
+        summary="Predict several cases",
+        description=(
+            'Body: `{"instances": [row, ...]}`, each row as for /predict; at most '
+            f"{state.settings.max_batch_rows:,} rows (max_batch_rows)."
         ),
-        RawRoute(
-            "/invocations",
-            endpoints["/invocations"],
-            summary="MLflow scoring protocol (drop-in for `mlflow models serve`)",
-            description=(
-                "JSON with exactly one of `dataframe_split`, `dataframe_records`, `instances`, "
-                "`inputs`, or `text/csv` with a header row; answers "
-                '`{"predictions": [0 or 1, ...]}` as the MLflow scoring server does. Rows '
-                "outside the model's plausibility envelope are flagged in headers, leaving the "
-                "body as MLflow clients expect it: `X-BCML-Out-Of-Distribution` (how many) and "
-                "`X-BCML-Out-Of-Distribution-Rows` (their 0-based positions, the first 100)."
-            ),
-            response_model=schemas.InvocationsResponse,
-            responses=_errors(schemas.MlflowErrorResponse, 400, 401, 408, 413, 415, 503),
-            openapi_extra=_json_body(
-                "InvocationsRequest",
-                {"text/csv": {"schema": {"type": "string"}, "example": "radius_mean,...\n"}},
-            ),
-            **common,
+        response_model=schemas.BatchResponse,
+        responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
+    )
+    async def predict_batch(body: models.batch, _: JsonOnly) -> Response:  # type: ignore[name-defined]
+        X = to_array(body.rows())
+        return _response(state, batch_answer(state, served_model(state), X))
+
+    @router.post(
+        "/invocations",
+        summary="MLflow scoring protocol (drop-in for `mlflow models serve`)",
+        description=(
+            "JSON with exactly one of `dataframe_split`, `dataframe_records`, `instances`, "
+            "`inputs`, or `text/csv` with a header row; answers "
+            '`{"predictions": [0 or 1, ...]}` as the MLflow scoring server does. Rows '
+            "outside the model's plausibility envelope are flagged in headers, leaving the "
+            "body as MLflow clients expect it: `X-BCML-Out-Of-Distribution` (how many) and "
+            "`X-BCML-Out-Of-Distribution-Rows` (their 0-based positions, the first 100)."
         ),
-    ]
+        response_model=schemas.InvocationsResponse,
+        responses=_errors(schemas.MlflowErrorResponse, 400, 401, 408, 413, 415, 503),
+        openapi_extra=_json_body(
+            "InvocationsRequest",
+            {"text/csv": {"schema": {"type": "string"}, "example": "radius_mean,...\n"}},
+        ),
+    )
+    async def invocations(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").encode("latin-1")
+        body = await request.body()
+        model = served_model(state)
+        return _response(state, handle_invocations(state, model, content_type, body))
+
+    return router
 
 
 def info_router(state: ServiceState) -> APIRouter:

@@ -1,14 +1,18 @@
-"""Request and response models: the API's documented contract (``/docs``, ``/openapi.json``).
+"""Request and response models: the API's contract, declared once.
 
-The prediction routes parse their bodies by hand (see :mod:`.inputs`) for speed; these models
-describe exactly what that parser accepts, so the OpenAPI schema, the interactive docs and the
-schema-driven fuzz tests all see the real contract. Responses of the info routes are built with
-these models.
+The request bodies of ``/predict`` and ``/predict/batch`` are built by :func:`request_models`
+from the input contract (:mod:`breast_cancer_ml.domain.contract`: each feature's hard bound)
+and from the running settings (``max_batch_rows``). FastAPI validates the declared routes with
+them and generates ``/openapi.json`` and ``/docs`` from them, so the documented limits are the
+enforced ones. The fast path of :mod:`.app` parses the same bodies by hand (:mod:`.inputs`);
+``tests/unit/service/test_contract_equivalence.py`` proves it accepts and rejects exactly what
+these models do, with the same values. Responses are built with the models below.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+import functools
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -31,10 +35,12 @@ EXAMPLE_NAMED: dict[str, float] = dict(zip(FEATURES, EXAMPLE_ROW, strict=True))
 
 
 def _measurement(feature: str) -> Any:
-    """A value of ``feature`` as the input contract accepts it (domain/contract.py)."""
+    """A value of ``feature`` as the input contract accepts it (domain/contract.py): a JSON
+    number (strict: not a string, not a boolean), finite, >= 0, at most the hard bound."""
     return Annotated[
         float,
         Field(
+            strict=True,
             ge=0,
             le=HARD_BOUNDS[feature],
             allow_inf_nan=False,
@@ -60,6 +66,13 @@ else:
     Row = FeatureList | FeatureMap
 
 
+def row_values(row: Any) -> list[float]:
+    """A validated row (a tuple in FEATURES order, or a :data:`FeatureMap`) as a list."""
+    if isinstance(row, BaseModel):
+        return [getattr(row, name) for name in FEATURES]
+    return list(row)
+
+
 def _examples(*docs: Any) -> dict[str, Any]:
     return {"examples": list(docs)}
 
@@ -73,15 +86,44 @@ class PredictRequest(BaseModel):
     )
     features: Row
 
+    def values(self) -> list[float]:
+        """The 30 values in FEATURES order."""
+        return row_values(self.features)
 
-class BatchRequest(BaseModel):
-    """Several cases (at most ``max_batch_rows``, default 10,000)."""
+
+class BatchRequestBase(BaseModel):
+    """Several cases; :func:`request_models` sets the most rows one request may hold."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra=_examples({"instances": [EXAMPLE_ROW, EXAMPLE_ROW_BENIGN]}),
     )
-    instances: Annotated[list[Row], Field(min_length=1, max_length=10_000)]
+    instances: list[Row]
+
+    def rows(self) -> list[list[float]]:
+        """Each instance's 30 values in FEATURES order."""
+        return [row_values(row) for row in self.instances]
+
+
+class RequestModels(NamedTuple):
+    """The request bodies of the running service (built from its settings)."""
+
+    predict: type[PredictRequest]
+    batch: type[BatchRequestBase]
+
+
+@functools.cache
+def request_models(max_batch_rows: int) -> RequestModels:
+    """The declared request contract for a service allowing ``max_batch_rows`` rows per batch
+    (``ServeSettings.max_batch_rows``): one class per limit, so the OpenAPI schema of a service
+    started with ``max_batch_rows=7`` says 7, and FastAPI refuses an eighth row."""
+    batch: type[BatchRequestBase] = create_model(
+        "BatchRequest",
+        __base__=BatchRequestBase,
+        __doc__=f"Several cases (at most {max_batch_rows:,}: the service's max_batch_rows).",
+        instances=(Annotated[list[Row], Field(min_length=1, max_length=max_batch_rows)], ...),
+    )
+    return RequestModels(predict=PredictRequest, batch=batch)
 
 
 class OutOfRangeWarning(BaseModel):

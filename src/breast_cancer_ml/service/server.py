@@ -1,88 +1,31 @@
 """``bcml serve``: run the service with uvicorn (one process, or ``workers`` processes).
 
-The serving process must not load mlflow, pandas or matplotlib: the serving image does not
-ship them, and they cost memory and start-up time. scikit-learn imports pandas whenever it is
-installed (``sklearn.utils.fixes``: ``try: import pandas``), as it is in the dev environment,
-so :func:`isolate_process` makes those imports fail in the server process exactly as they do
-in the serving image, where scikit-learn then runs without pandas as designed.
+Every entry point serves the one app of :func:`.app.create_app`: ``bcml serve`` hands it to
+uvicorn directly (one worker), or names :func:`app_factory` for uvicorn's (or gunicorn's)
+worker processes. Each server process first forbids the training stack and pauses the
+collector (:mod:`.startup`); the app resumes it once its model is loaded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import gc
-import importlib.abc
 import json
 import logging
 import os
 import socket
-import sys
-from collections.abc import Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from breast_cancer_ml import lean_imports
 from breast_cancer_ml.errors import BcmlError, ConfigError, PortInUseError
+from breast_cancer_ml.service.startup import isolate_process, pause_gc_for_startup, resume_gc
 from breast_cancer_ml.settings import ServeSettings
 
 if TYPE_CHECKING:
-    from breast_cancer_ml.service.boot import QuickStartApp
+    from breast_cancer_ml.service.app import ServiceApp
 
-#: Top-level packages the service never loads: the training stack, and test tools that library
-#: code imports when present (``sklearn.utils._testing`` tries pytest, and then probes BLAS).
-FORBIDDEN: Final = ("mlflow", "pandas", "matplotlib", "pytest", "_pytest")
 _SETTINGS_ENV: Final = "_BCML_SERVE_SETTINGS_JSON"  # settings handed to worker processes
 
 log = logging.getLogger("breast_cancer_ml.service")
-
-
-class _Forbidden(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> None:
-        if fullname.partition(".")[0] in FORBIDDEN:
-            raise ModuleNotFoundError(
-                f"No module named {fullname!r} (not available to the prediction service)",
-                name=fullname,
-            )
-
-
-def isolate_process() -> None:
-    """Make ``import mlflow/pandas/matplotlib/pytest`` fail here, as in the serving image.
-
-    Call it first thing in a server process, before scikit-learn is imported.
-    """
-    loaded = sorted(m for m in FORBIDDEN if m in sys.modules)
-    if loaded:
-        raise RuntimeError(f"{loaded} already imported; isolate_process() must run first")
-    if not any(isinstance(f, _Forbidden) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Forbidden())
-
-
-def pause_gc_for_startup() -> None:
-    """Turn the cyclic garbage collector off until start-up is over (:func:`resume_gc`).
-
-    Importing scikit-learn, scipy and skops allocates about a million objects that all stay
-    alive; on the way the collector ran ~350 collections over them that found nothing to free.
-    Off, the server process needs ~0.1 s less CPU to its first answer (1.08-1.12 s -> 0.96-1.03 s
-    for the imports alone, 4 paired runs). Reference counting still frees everything acyclic.
-    """
-    global _gc_paused
-    if gc.isenabled():
-        gc.disable()
-        _gc_paused = True
-
-
-def resume_gc() -> None:
-    """Turn the collector back on if :func:`pause_gc_for_startup` turned it off."""
-    global _gc_paused
-    if _gc_paused:
-        _gc_paused = False
-        gc.enable()
-
-
-_gc_paused = False
 
 
 def _uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
@@ -122,18 +65,18 @@ def serve(settings: ServeSettings) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     sock = bind(settings.host, settings.port)  # before anything slow: a busy port fails fast
     isolate_process()
-    pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
-    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
+    pause_gc_for_startup()  # until the model is loaded (the app's lifespan resumes it)
+    # deferred: the training stack must be forbidden before scikit-learn is imported
     from breast_cancer_ml.service.log import configure_logging
 
     configure_logging(settings.log_level)
     import uvicorn
 
     if settings.workers == 1:
-        from breast_cancer_ml.service.boot import QuickStartApp
+        from breast_cancer_ml.service.app import create_app
 
         # uvicorn.run() without its bind: the server listens on the socket bound above
-        config = uvicorn.Config(QuickStartApp(settings), **_uvicorn_options(settings))
+        config = uvicorn.Config(create_app(settings), **_uvicorn_options(settings))
         server = uvicorn.Server(config)
         with sock, contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
@@ -156,16 +99,16 @@ def serve(settings: ServeSettings) -> None:
     )
 
 
-def app_factory() -> QuickStartApp:
+def app_factory() -> ServiceApp:
     """The app of one worker process (``uvicorn --factory``): settings from ``bcml serve``, or
     from the ``BCML_*`` environment when started by another server (gunicorn, uvicorn CLI)."""
     isolate_process()
-    pause_gc_for_startup()  # until the model is loaded and the full app built (boot.py)
-    lean_imports.install()  # defer scipy.stats etc., narrow skops's scans (-0.3 s CPU, see there)
-    from breast_cancer_ml.service.boot import QuickStartApp
+    pause_gc_for_startup()  # until the model is loaded (the app's lifespan resumes it)
+    # deferred: the training stack must be forbidden before scikit-learn is imported
+    from breast_cancer_ml.service.app import create_app
     from breast_cancer_ml.service.log import configure_logging
 
     raw = os.environ.get(_SETTINGS_ENV)
     settings = ServeSettings(**json.loads(raw)) if raw else ServeSettings()
     configure_logging(settings.log_level)
-    return QuickStartApp(settings)
+    return create_app(settings)

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from benchmarks.synthetic import write_synthetic
 
-from breast_cancer_ml.adapters.synthetic import write_synthetic
 from breast_cancer_ml.domain.schema import FEATURES
 
 from .conftest import BCML, Trained

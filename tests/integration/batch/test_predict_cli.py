@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from benchmarks.synthetic import synthetic_table
 
-from breast_cancer_ml.adapters.synthetic import synthetic_table
 from breast_cancer_ml.cli import main
 from breast_cancer_ml.domain.schema import FEATURES
 

@@ -131,10 +131,14 @@ def test_max_rejects_turns_too_many_rejects_into_exit_2_and_writes_nothing(
     assert "NOT scored: 3 row(s)" in capsys.readouterr().err
 
 
-def test_the_readme_batch_example_works_as_written(trained, tmp_path):
-    readme = (REPO / "README.md").read_text()
-    examples = re.findall(r"^(bcml predict --input src/\S+ --output \S+)$", readme, re.MULTILINE)
-    assert examples, "the README shows how to score the bundled file"
+def test_the_batch_examples_of_the_readme_and_the_batch_doc_work_as_written(trained, tmp_path):
+    examples = []
+    for doc in ("README.md", "docs/batch.md"):
+        found = re.findall(
+            r"^(bcml predict --input src/\S+ --output \S+)$", (REPO / doc).read_text(), re.M
+        )
+        assert found, f"{doc} shows how to score the bundled file"
+        examples += found
     # a fresh clone after `bcml train`: models/ and the bundled data under src/
     (tmp_path / "models").symlink_to(trained.models_dir)
     data = tmp_path / "src" / "breast_cancer_ml" / "data"

@@ -67,15 +67,15 @@ def test_serving_process_never_imports_mlflow_pandas_matplotlib(
     script = textwrap.dedent(
         f"""
         import json, sys
-        from breast_cancer_ml.service.server import isolate_process
+        from breast_cancer_ml.service.startup import isolate_process
         isolate_process()  # what serve() and app_factory() do first
         from fastapi.testclient import TestClient
-        from breast_cancer_ml.service.boot import QuickStartApp
+        from breast_cancer_ml.service.app import create_app
         from breast_cancer_ml.settings import ServeSettings
-        app = QuickStartApp(ServeSettings(models_dir={str(models)!r}))  # what serve() runs
+        app = create_app(ServeSettings(models_dir={str(models)!r}))  # what serve() runs
         with TestClient(app) as client:
             r = client.post("/predict", json={{"features": {EXAMPLE_ROW!r}}})
-            assert client.get("/model/info").status_code == 200  # the full FastAPI app too
+            assert client.get("/model/info").status_code == 200
         forbidden = ("mlflow", "pandas", "matplotlib")
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
         sk = "sklearn" in sys.modules

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,17 +109,24 @@ def test_malformed_registry_uri_is_refused_before_mlflow():
 
 
 def test_a_registry_models_run_summary_gives_its_threshold_and_envelope_or_refuses_it():
-    # what load_registry_model reads from the training run's run_summary.json
-    from breast_cancer_ml.adapters.model_source import _envelope, _threshold
+    # what load_registry_model reads from the training run's run_summary.json: a summary
+    # written before schema_version existed, as committed in tests/fixtures
+    from breast_cancer_ml.domain.records import RunSummary, parse_record
     from breast_cancer_ml.errors import BadMetadataError
 
+    old = Path(__file__).parents[2] / "fixtures" / "records_v1_without_schema_version"
+    recorded = json.loads((old / "run_summary.json").read_text())
     envelope = Envelope.from_training(load_dataset(BUNDLED_DATA).X)
-    summary = {"threshold": 0.35, "envelope": envelope.as_dict()}
-    assert _threshold(summary) == 0.35
-    assert _envelope(summary) == envelope
-    assert _threshold({}) is None
-    assert _envelope({}) is None  # a run trained before envelopes: none, never "high"
-    assert _envelope({"envelope": {"bounds": {"radius_mean": [0, 1]}}}) is None
-    for bad in (1.5, 0, float("nan"), "0.5", True):
-        with pytest.raises(BadMetadataError, match="expected a number in \\(0, 1\\]"):
-            _threshold({"threshold": bad})
+    summary = parse_record(
+        RunSummary, recorded | {"threshold": 0.35, "envelope": envelope.as_dict()}, "s"
+    )
+    assert summary.threshold == 0.35
+    assert summary.envelope == envelope
+    without = {k: v for k, v in recorded.items() if k != "envelope"}
+    assert parse_record(RunSummary, without, "s").envelope is None  # trained before envelopes
+    broken = recorded | {"envelope": {"bounds": {"radius_mean": [0, 1]}}}
+    with pytest.raises(BadMetadataError, match="envelope"):
+        parse_record(RunSummary, broken, "s")
+    for bad in (1.5, 0, float("nan"), "0.5", True, None):
+        with pytest.raises(BadMetadataError, match="threshold"):
+            parse_record(RunSummary, recorded | {"threshold": bad}, "s")

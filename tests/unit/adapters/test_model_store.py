@@ -328,6 +328,50 @@ def test_load_refuses_types_outside_the_allowlist(tmp_path: Path) -> None:
     assert model_store.load_skops(path).steps[0][1].func is np.log1p
 
 
+def test_every_scikit_learn_object_is_found_at_any_depth_of_a_model() -> None:
+    """The allowlist check sees estimators skops trusts by default wherever they sit: a step,
+    a calibrated estimator's fitted copies, a dict value or key, an object array, a cycle."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    model = make_pipeline(StandardScaler(), CalibratedClassifierCV(GaussianNB(), cv=2)).fit(X, y)
+    found = model_store.sklearn_types_in(model)
+    assert "sklearn.naive_bayes.GaussianNB" in found
+    assert "sklearn.calibration._CalibratedClassifier" in found
+    assert found - model_store.TRUSTED_TYPES == {"sklearn.naive_bayes.GaussianNB"}
+
+    hidden = np.empty(1, dtype=object)
+    hidden[0] = DecisionTreeClassifier()
+    holder = make_pipeline(StandardScaler())
+    holder.extra_ = {"a": hidden, GaussianNB(): 1}  # an attribute skops would restore
+    holder.extra_["self"] = holder  # a cycle is visited once
+    assert model_store.sklearn_types_in(holder) == {
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.naive_bayes.GaussianNB",
+    }
+
+
+def test_training_refuses_before_logging_a_model_it_could_never_load() -> None:
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    ours = build_pipeline("decision_tree", 0).fit(X, y)
+    assert model_store.trusted_types_for(ours) == ["sklearn.tree._tree.Tree"]
+    foreign = make_pipeline(StandardScaler(), GaussianNB()).fit(X, y)  # skops trusts GaussianNB
+    with pytest.raises(ModelIntegrityError, match=r"outside .*TRUSTED_TYPES: \['sklearn\.naive"):
+        model_store.trusted_types_for(foreign)
+
+
 def test_load_refuses_a_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "model.skops"
     path.write_bytes(b"not a zip file")
@@ -473,3 +517,14 @@ def test_a_loaded_model_carries_its_envelope(tmp_path: Path, model_dir: Path) ->
     loaded = model_store.load_latest(models)
     assert loaded.envelope == Envelope.from_dict(ENVELOPE)
     assert loaded.registry_version is None
+
+
+def test_metadata_from_a_newer_bcml_refuses_the_model_as_bad_metadata(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    models = tmp_path / "models"
+    model_store.publish(models, "run1", model_dir, [], meta("run1") | {"schema_version": 2})
+    with pytest.raises(BadMetadataError, match="written by a newer bcml") as info:
+        model_store.load_latest(models)
+    assert info.value.reason == "bad_metadata"
+    assert info.value.exit_code == 4

@@ -46,7 +46,7 @@ def test_every_bcml_variable_the_images_and_the_task_use_is_a_serve_setting() ->
         (DEPLOYMENT / "Dockerfile").read_text(),
         (DEPLOYMENT / "Dockerfile.lambda").read_text(),
         (DEPLOYMENT / "aws" / "ecs-service.yaml").read_text(),
-        (DEPLOYMENT / "DEPLOYMENT.md").read_text(),
+        (REPO / "docs" / "deployment.md").read_text(),
     ]
     used = {name for text in texts for name in re.findall(r"\bBCML_[A-Z_]+\b", text)}
     assert used, "expected BCML_* variables (BCML_MODELS_DIR, BCML_PORT)"

@@ -70,7 +70,6 @@ def test_invalid_rows_are_rejected_with_every_reason(fitted):
     assert result.valid.tolist() == [True, False, False, True, False, True]
     expected = pipeline.predict_proba(X[[0, 3, 5]])[:, 1]
     np.testing.assert_allclose(result.scored.probability, expected, atol=1e-12)
-    assert result.n_rows == 6
     assert result.n_scored == 3
 
 
@@ -95,27 +94,16 @@ def test_all_rows_invalid_scores_nothing(fitted):
     )
 
 
-def test_records_keep_input_order_and_ids(fitted):
+def test_scored_rows_keep_input_order_around_a_rejected_row(fitted):
     pipeline, X = fitted
     X = X[:3].copy()
     X[1, 2] = np.nan
     result = score_rows(proba_function(pipeline), X)
-    records = result.records(ids=["a", "b", "c"])
-    assert [r["id"] for r in records] == ["a", "b", "c"]
-    assert records[1] == {"id": "b", "error": "perimeter_mean: missing or not a number"}
-    assert set(records[0]) == {
-        "id",
-        "prediction",
-        "prediction_label",
-        "probability",
-        "confidence",
-        "in_distribution",
-        "warnings",
-    }
-    assert records[2]["probability"] == pytest.approx(pipeline.predict_proba(X[2:3])[0, 1])
-    assert "id" not in result.records()[0]
-    with pytest.raises(ValueError, match="2 ids for 3 rows"):
-        result.records(ids=["a", "b"])
+    assert result.valid.tolist() == [True, False, True]
+    assert result.rejected.tolist() == [1]
+    assert result.reasons == ["perimeter_mean: missing or not a number"]
+    expected = pipeline.predict_proba(X[[0, 2]])[:, 1]
+    np.testing.assert_allclose(result.scored.probability, expected, rtol=0, atol=1e-15)
 
 
 def test_wrong_shape_is_refused(fitted):
@@ -124,23 +112,18 @@ def test_wrong_shape_is_refused(fitted):
         score_rows(proba_function(pipeline), np.zeros((2, 29)))
 
 
-def test_features_from_json_like_records(fitted):
-    from breast_cancer_ml.domain.batch import features_from_records
-    from breast_cancer_ml.domain.schema import FEATURES
-
+def test_reasons_say_not_a_number_or_missing_as_the_caller_marked_them(fitted):
     pipeline, X = fitted
-    good = dict(zip(FEATURES, X[0].tolist(), strict=True))
-    rows = [
-        good,
-        {**good, "radius_mean": "abc", "extra": "ignored"},
-        {**good, "texture_mean": None},
-        {k: v for k, v in good.items() if k != "area_mean"},
-        {**good, "smoothness_mean": " 0.5 ", "symmetry_mean": True},
-    ]
-    values, not_numeric = features_from_records(rows)
-    np.testing.assert_array_equal(values[0], X[0])
-    assert np.argwhere(not_numeric).tolist() == [[1, 0], [4, FEATURES.index("symmetry_mean")]]
-    assert values[4, FEATURES.index("smoothness_mean")] == 0.5
+    values = np.vstack([X[0]] * 5)
+    not_numeric = np.zeros(values.shape, dtype=np.bool_)
+    for row, feature, text in [
+        (1, "radius_mean", True),  # e.g. a CSV cell "abc"
+        (2, "texture_mean", False),  # an empty cell
+        (3, "area_mean", False),
+        (4, "symmetry_mean", True),
+    ]:
+        values[row, FEATURES.index(feature)] = np.nan
+        not_numeric[row, FEATURES.index(feature)] = text
     result = score_rows(proba_function(pipeline), values, 0.5, not_numeric)
     assert result.reasons == [
         "radius_mean: not a number",
@@ -188,15 +171,11 @@ def test_rows_outside_the_envelope_are_scored_flagged_and_never_high(fitted):
     assert result.n_scored == 3
     assert result.in_distribution.tolist() == [True, False, False]
     assert result.n_out_of_envelope == 2
-    assert result.warnings() == {1: ["smoothness_mean"], 2: ["radius_mean"]}
+    positions, texts = result.warning_texts()
+    assert (positions.tolist(), texts) == ([1, 2], ["smoothness_mean", "radius_mean"])
     levels = [CONFIDENCE_LEVELS[i] for i in result.confidence]
     assert levels[0] == confidence(float(result.scored.probability[0]))
     assert levels[1:] == ["low", "low"]
-    records = result.records()
-    assert records[1]["warnings"] == ["smoothness_mean"]
-    assert records[1]["in_distribution"] is False
-    assert records[1]["confidence"] == "low"
-    assert records[0]["warnings"] == []
 
 
 def test_without_an_envelope_no_row_is_in_distribution_and_none_is_high(fitted):
@@ -205,7 +184,8 @@ def test_without_an_envelope_no_row_is_in_distribution_and_none_is_high(fitted):
     assert result.outside is None
     assert not result.in_distribution.any()
     assert result.n_out_of_envelope == 0
-    assert result.warnings() == {}
+    positions, texts = result.warning_texts()
+    assert (positions.tolist(), texts) == ([], [])
     assert "high" not in {CONFIDENCE_LEVELS[i] for i in result.confidence}
     with_envelope = score_rows(proba_function(pipeline), X, envelope=Envelope.from_training(X))
     assert "high" in {CONFIDENCE_LEVELS[i] for i in with_envelope.confidence}

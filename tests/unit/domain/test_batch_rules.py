@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from breast_cancer_ml.domain.batch import row_reasons, score_rows
 from breast_cancer_ml.domain.contract import HARD_MAX, Envelope, value_message
 from breast_cancer_ml.domain.schema import FEATURES
-from breast_cancer_ml.domain.scoring import confidence_index
+from breast_cancer_ml.domain.scoring import CONFIDENCE_LEVELS, confidence_index
 
 ENVELOPE = Envelope(low=(0.0,) * len(FEATURES), high=(10.0,) * len(FEATURES))
 
@@ -30,27 +30,24 @@ def test_a_row_outside_on_two_features_warns_with_both_names_in_feature_order() 
     X[1, 1] = 20.0  # texture_mean
     X[1, 0] = 20.0  # radius_mean
     result = score_rows(_ninety_percent, X, envelope=ENVELOPE)
-    assert result.warnings() == {1: ["radius_mean", "texture_mean"]}
+    positions, texts = result.warning_texts()
+    assert (positions.tolist(), texts) == ([1], ["radius_mean;texture_mean"])
 
 
-def test_records_pair_each_scored_row_with_its_own_envelope_flags() -> None:
+def test_each_scored_row_keeps_its_own_envelope_flags_around_a_rejected_row() -> None:
     """Rows: in, rejected, in, out (radius_mean), out (texture_mean). The warnings of the
-    fourth and fifth input rows belong to them, not to an earlier scored row."""
+    fourth and fifth input rows belong to them (scored rows 2 and 3), not to an earlier one."""
     X = _rows(5)
     X[1, 0] = np.nan
     X[3, 0] = 20.0
     X[4, 1] = 20.0
-    records = score_rows(_ninety_percent, X, envelope=ENVELOPE).records()
-    assert [r.get("in_distribution") for r in records] == [True, None, True, False, False]
-    assert [r.get("warnings") for r in records] == [
-        [],
-        None,
-        [],
-        ["radius_mean"],
-        ["texture_mean"],
-    ]
-    assert records[1] == {"error": "radius_mean: missing or not a number"}
-    assert [r.get("confidence") for r in records] == ["high", None, "high", "low", "low"]
+    result = score_rows(_ninety_percent, X, envelope=ENVELOPE)
+    assert result.valid.tolist() == [True, False, True, True, True]
+    assert result.reasons == ["radius_mean: missing or not a number"]
+    assert result.in_distribution.tolist() == [True, True, False, False]
+    positions, texts = result.warning_texts()
+    assert (positions.tolist(), texts) == ([2, 3], ["radius_mean", "texture_mean"])
+    assert [CONFIDENCE_LEVELS[i] for i in result.confidence] == ["high", "high", "low", "low"]
 
 
 def test_no_flagged_row_gives_integer_positions_that_index_an_output_column() -> None:

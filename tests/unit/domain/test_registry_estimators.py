@@ -21,14 +21,13 @@ from sklearn.tree import DecisionTreeClassifier
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.domain.models import (
     CANDIDATES,
-    DEFAULT_MODEL,
     ESTIMATOR_STEP,
     build_pipeline,
     estimator_params,
     get_candidate,
 )
 from breast_cancer_ml.domain.scoring import proba_function, score
-from breast_cancer_ml.settings import BUNDLED_DATA
+from breast_cancer_ml.settings import BUNDLED_DATA, TrainSettings
 
 # name -> (steps before the estimator, estimator type); the step names are part of the
 # hyperparameter names logged and tuned ("scaler__with_mean", "estimator__C")
@@ -46,7 +45,7 @@ SHAPES = {
 
 def test_the_registry_is_the_seven_candidates() -> None:
     assert set(CANDIDATES) == set(SHAPES)
-    assert DEFAULT_MODEL == "logreg"
+    assert TrainSettings.model_fields["model"].default == "logreg"  # `bcml train` without --model
     assert all(c.name == name for name, c in CANDIDATES.items())
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from breast_cancer_ml.cli import main
-from breast_cancer_ml.pipelines.compare import command_line
+from breast_cancer_ml.pipelines.compare.run import command_line
 from breast_cancer_ml.settings import CompareSettings
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
-from breast_cancer_ml.pipelines.train import cross_validate, smoke_sample, split_dataset
+from breast_cancer_ml.domain.cross_validation import cross_validate
+from breast_cancer_ml.pipelines.train import smoke_sample, split_dataset
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,8 @@ def test_the_beaten_champion_must_still_be_champion(
     verdict: dict[str, object], expected: str | None
 ) -> None:
     from breast_cancer_ml.adapters.model_store import UNCHECKED
+    from breast_cancer_ml.domain.records import ChallengerVerdict
     from breast_cancer_ml.pipelines.train import _beaten_champion
 
-    result = _beaten_champion(verdict)
+    result = _beaten_champion(ChallengerVerdict.model_validate({"reason": None, **verdict}))
     assert (result is UNCHECKED) if expected == "any" else (result == expected)

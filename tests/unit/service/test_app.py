@@ -125,7 +125,7 @@ def test_an_empty_or_short_api_key_is_refused_without_showing_it(
         load_settings(ServeSettings, None)
 
 
-def test_openapi_documents_the_raw_prediction_bodies(tmp_path: Path) -> None:
+def test_openapi_documents_the_declared_prediction_bodies(tmp_path: Path) -> None:
     spec = create_app(ServeSettings(models_dir=tmp_path)).openapi()
     schemas = spec["components"]["schemas"]
     predict = schemas["PredictRequest"]
@@ -145,30 +145,49 @@ def test_openapi_documents_the_raw_prediction_bodies(tmp_path: Path) -> None:
     assert set(spec["paths"]["/predict"]["post"]["responses"]) >= {"200", "413", "415", "422"}
 
 
-def test_quick_start_app_serves_everything_through_one_state(tmp_path: Path) -> None:
-    from breast_cancer_ml.service.boot import QuickStartApp
+def test_openapi_shows_the_batch_limit_of_the_running_settings_and_it_is_enforced(
+    tmp_path: Path,
+) -> None:
+    app = create_app(ServeSettings(models_dir=tmp_path / "models", max_batch_rows=7))
+    with TestClient(app) as client:
+        spec = client.get("/openapi.json").json()
+        body = spec["paths"]["/predict/batch"]["post"]["requestBody"]["content"]
+        ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        assert spec["components"]["schemas"][ref]["properties"]["instances"]["maxItems"] == 7
+        app.state.service.holder.current = _Model(_linear)
+        for fast in (True, False):
+            if not fast:
+                app.fast_routes = {}  # the declared route answers
+            seven = client.post("/predict/batch", json={"instances": [EXAMPLE_ROW] * 7})
+            eight = client.post("/predict/batch", json={"instances": [EXAMPLE_ROW] * 8})
+            assert (seven.status_code, eight.status_code) == (200, 413)
+            assert eight.json()["detail"] == (
+                "instances: 8 rows, more than the limit of 7 per request (max_batch_rows); "
+                "split the batch"
+            )
 
-    boot = QuickStartApp(ServeSettings(models_dir=tmp_path / "models"))
-    with TestClient(boot) as client:
+
+def test_one_app_serves_predictions_and_the_rest_through_one_state(tmp_path: Path) -> None:
+    app = create_app(ServeSettings(models_dir=tmp_path / "models"))
+    with TestClient(app) as client:
         r = client.post("/predict", json={"features": EXAMPLE_ROW})
-        assert r.status_code == 503  # no model yet: the direct endpoint answers
-        assert client.get("/ready").status_code == 503  # the FastAPI app, built after start-up
-        boot.state.holder.current = _Model(_linear)
+        assert r.status_code == 503  # no model yet: the fast path answers
+        assert client.get("/ready").status_code == 503
+        app.state.service.holder.current = _Model(_linear)
         assert client.post("/predict", json={"features": EXAMPLE_ROW}).status_code == 200
         assert client.get("/ready").status_code == 200  # ... sees the same model holder
         metrics = client.get("/metrics").text
         assert 'route="/predict",method="POST",status="200"} 1' in metrics
         assert client.get("/openapi.json").json()["paths"]["/predict"]
-    assert boot.full is not None
 
 
-def test_quick_start_app_with_cors_routes_predictions_through_fastapi(tmp_path: Path) -> None:
-    from breast_cancer_ml.service.boot import QuickStartApp
-
+def test_with_cors_predictions_go_through_the_declared_route_and_get_cors_headers(
+    tmp_path: Path,
+) -> None:
     origin = "https://ehr.hospital.example"
-    boot = QuickStartApp(ServeSettings(models_dir=tmp_path / "models", cors_origins=[origin]))
-    with TestClient(boot) as client:
-        boot.state.holder.current = _Model(_linear)
+    app = create_app(ServeSettings(models_dir=tmp_path / "models", cors_origins=[origin]))
+    with TestClient(app) as client:
+        app.state.service.holder.current = _Model(_linear)
         r = client.post("/predict", json={"features": EXAMPLE_ROW}, headers={"Origin": origin})
         assert r.status_code == 200
         assert r.headers["access-control-allow-origin"] == origin

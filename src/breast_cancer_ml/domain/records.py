@@ -1,0 +1,290 @@
+"""The records a training run leaves behind, typed and versioned: written and read by the same
+classes everywhere (train, champion/challenger, release checks, the service and batch).
+
+* :class:`RunSummary`: ``run_summary.json``, what one ``bcml train`` run measured and decided.
+* :class:`PromotionMetadata`: ``promotion_metadata.json``, what a promoted model is served and
+  scored by (threshold, envelope, feature order, file hashes) plus its provenance.
+* :class:`ChallengerVerdict`: the champion/challenger decision, inside both.
+
+Each carries ``schema_version``. A file written before the field existed is version 1 (the
+shape this version still writes). A file from a newer bcml (a higher version) is refused with
+:class:`~breast_cancer_ml.errors.BadMetadataError` rather than half-understood. The models are
+pure data (no file I/O): callers read the JSON and hand it to :func:`parse_record`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+)
+
+from breast_cancer_ml.domain.conformal import ConformalParams
+from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.errors import BadMetadataError, BcmlError
+
+#: The schema version this code writes and the newest it reads.
+SCHEMA_VERSION = 1
+
+
+def _envelope(value: Any) -> Envelope:
+    if isinstance(value, Envelope):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("expected an object with 'margin' and 'bounds'")
+    return Envelope.from_dict(value)
+
+
+EnvelopeField = Annotated[
+    Envelope,
+    BeforeValidator(_envelope),
+    PlainSerializer(lambda env: env.as_dict(), return_type=dict),
+]
+
+
+def _conformal(value: Any) -> ConformalParams:
+    if isinstance(value, ConformalParams):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("expected an object with 'alpha' and 'quantiles'")
+    return ConformalParams.from_metadata(value)
+
+
+#: The refer rule fitted at promotion (:mod:`~breast_cancer_ml.domain.conformal`).
+ConformalField = Annotated[
+    ConformalParams,
+    BeforeValidator(_conformal),
+    PlainSerializer(lambda params: params.to_metadata(), return_type=dict),
+]
+#: A decision threshold on the probability of malignancy: a finite number in (0, 1].
+Threshold = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)]
+
+
+class _Part(BaseModel):
+    """A nested part of a record. Fields it does not name are ignored (never written back)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+
+
+class _Record(_Part):
+    """A top-level record: versioned, and written as indented JSON (NaN kept as ``NaN``, as
+    :func:`json.dumps` writes it, so an unmeasured metric reads back as NaN, not null)."""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION, strict=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(), indent=2)
+
+
+# --- champion/challenger ----------------------------------------------------------------------
+
+
+class ChallengerRuleRecord(_Part):
+    name: str
+    recall_margin: float
+    auc_margin: float
+
+
+class FoldNumbers(_Part):
+    """One model's per-fold recall and ROC AUC on the compared folds, and their means."""
+
+    recall_mean: float
+    roc_auc_mean: float
+    fold_recall: list[float]
+    fold_roc_auc: list[float]
+
+
+class ChampionInfo(_Part):
+    """The champion a challenger was compared with; ``present`` False when there was none."""
+
+    present: bool
+    source: str | None = None  # "stored (same fold_spec)", "recomputed: ...", "unavailable"
+    error: str | None = None  # why it could not be read ("unavailable")
+    run_id: str | None = None
+    model: str | None = None
+    threshold: float | None = None
+    folder: str | None = None
+    recall_mean: float | None = None
+    roc_auc_mean: float | None = None
+    fold_recall: list[float] | None = None
+    fold_roc_auc: list[float] | None = None
+
+
+class PairedDifferenceRecord(_Part):
+    mean: float
+    std_error: float | None  # None for one fold
+    better_folds: int
+    worse_folds: int
+    equal_folds: int
+
+
+class DifferenceRecord(_Part):
+    recall: PairedDifferenceRecord | None
+    roc_auc: PairedDifferenceRecord | None
+
+
+class ChallengerVerdict(_Record):
+    """May this run's model replace the champion? ``evaluated`` False when the run was not
+    eligible anyway (smoke run, gate failed): ``reason`` then says why."""
+
+    evaluated: bool
+    reason: str | None
+    replace: bool = False
+    forced: bool = False
+    force_promote: bool = False
+    rule: ChallengerRuleRecord | None = None
+    challenger: FoldNumbers | None = None
+    champion: ChampionInfo | None = None
+    difference: DifferenceRecord | None = None
+
+
+# --- training run and promotion ---------------------------------------------------------------
+
+
+class FoldSpec(_Part):
+    """What makes two runs' CV folds the same rows: equal specs, equal folds."""
+
+    scheme: str
+    data_version: str
+    smoke_fraction: float
+    test_size: float
+    seed: int
+    k_folds: int
+    repeats: int
+    scikit_learn: str
+
+
+class GateRecord(_Part):
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+    min_recall: float | None = None
+    max_recall_std: float | None = None
+
+
+class RegisteredModel(_Part):
+    name: str
+    version: str
+    alias: str | None = None
+
+
+class RunSummary(_Record):
+    """``run_summary.json``: every ``bcml train`` run writes one, promoted or not."""
+
+    run_id: str = Field(min_length=1)
+    experiment: str
+    model: str
+    smoke: bool
+    data_version: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    gate: GateRecord
+    threshold: Threshold
+    promoted: bool
+    not_promoted_reason: str | None = None
+    tracking_uri: str | None = None
+    artifact_uri: str | None = None
+    model_uri: str | None = None
+    data_path: str | None = None
+    cv_folds: list[dict[str, float]] = Field(default_factory=list)
+    target_recall: float | None = None
+    envelope: EnvelopeField | None = None
+    registered_model: RegisteredModel | None = None
+    published_path: str | None = None
+    fold_spec: FoldSpec | None = None
+    cv_repeats: int = 1
+    n_test_malignant: int | None = None
+    test_ci: dict[str, Any] | None = None
+    champion_challenger: ChallengerVerdict | None = None
+
+
+class PromotionMetadata(_Record):
+    """``promotion_metadata.json``: a promoted model is served and scored by ``threshold``,
+    ``envelope`` and ``feature_names``; ``model_sha256`` is filled in by the model store when
+    it publishes (and checked there on every load); the rest is provenance for reports and
+    the next champion/challenger comparison."""
+
+    run_id: str = Field(min_length=1)
+    threshold: Threshold
+    envelope: EnvelopeField
+    feature_names: list[str]
+    model_sha256: dict[str, str] = Field(default_factory=dict)
+    promoted_at: str | None = None
+    model_uri: str | None = None
+    registered_model: RegisteredModel | None = None
+    model: str | None = None
+    model_type: str | None = None
+    data_version: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    gate: GateRecord | None = None
+    target_recall: float | None = None
+    fold_spec: FoldSpec | None = None
+    cv_fold_recall: list[float] | None = None
+    cv_fold_roc_auc: list[float] | None = None
+    champion_challenger: ChallengerVerdict | None = None
+    #: The refer rule (alpha and per-class quantiles); ``None`` in metadata written before it.
+    conformal: ConformalField | None = None
+    forced_promotion: bool = False
+    bcml_version: str | None = None
+
+    @field_validator("feature_names")
+    @classmethod
+    def _wdbc_order(cls, names: list[str]) -> list[str]:
+        if names != list(FEATURES):
+            raise ValueError("expected the 30 WDBC features in the order this version uses")
+        return names
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def parse_record(
+    cls: type[R], data: Any, where: str, error: type[BcmlError] = BadMetadataError
+) -> R:
+    """``data`` (decoded JSON) as a ``cls``, or ``error`` naming each broken field (never its
+    value: the message may reach a log). A newer ``schema_version`` than this code knows is
+    always :class:`BadMetadataError`: the file is fine, this bcml is too old for it."""
+    version = data.get("schema_version", 1) if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise BadMetadataError(
+            f"{where}: schema_version {version} was written by a newer bcml; this version "
+            f"reads up to {SCHEMA_VERSION}. Upgrade bcml to use it."
+        )
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise error(f"{where}: not valid ({problems}).") from None
+
+
+def parse_metadata(data: Any, where: str) -> PromotionMetadata:
+    """``promotion_metadata.json`` as a :class:`PromotionMetadata`, or
+    :class:`BadMetadataError`: the model is refused (a service keeps the one it has, a batch
+    run stops with exit 4)."""
+    try:
+        return parse_record(PromotionMetadata, data, where)
+    except BadMetadataError as exc:
+        raise BadMetadataError(
+            f"{exc} Refusing the model; re-promote it with `bcml train` or roll back."
+        ) from None
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChallengerVerdict",
+    "PromotionMetadata",
+    "RunSummary",
+    "parse_metadata",
+    "parse_record",
+]

@@ -1,0 +1,73 @@
+"""What a server process does before it builds the app: forbid the training stack, pause GC.
+
+Shared by :mod:`.server` (``bcml serve`` and the ``--factory`` entry point) and :mod:`.app`
+(which resumes the collector once start-up is over), so neither imports the other for it.
+The serving process must not load mlflow, pandas or matplotlib: the serving image does not
+ship them, and they cost memory and start-up time. scikit-learn imports pandas whenever it is
+installed (``sklearn.utils.fixes``: ``try: import pandas``), as it is in the dev environment,
+so :func:`isolate_process` makes those imports fail in the server process exactly as they do
+in the serving image, where scikit-learn then runs without pandas as designed.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.abc
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Final
+
+#: Top-level packages the service never loads: the training stack, and test tools that library
+#: code imports when present (``sklearn.utils._testing`` tries pytest, and then probes BLAS).
+FORBIDDEN: Final = ("mlflow", "pandas", "matplotlib", "pytest", "_pytest")
+
+
+class _Forbidden(importlib.abc.MetaPathFinder):
+    """A finder of our own, first on ``sys.meta_path`` (the import system's public hook):
+    it refuses the forbidden packages and defers every other import to the usual finders."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if fullname.partition(".")[0] in FORBIDDEN:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (not available to the prediction service)",
+                name=fullname,
+            )
+
+
+def isolate_process() -> None:
+    """Make ``import mlflow/pandas/matplotlib/pytest`` fail here, as in the serving image.
+
+    Call it first thing in a server process, before scikit-learn is imported.
+    """
+    loaded = sorted(m for m in FORBIDDEN if m in sys.modules)
+    if loaded:
+        raise RuntimeError(f"{loaded} already imported; isolate_process() must run first")
+    if not any(isinstance(f, _Forbidden) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Forbidden())
+
+
+_gc_paused = False
+
+
+def pause_gc_for_startup() -> None:
+    """Turn the cyclic garbage collector off until start-up is over (:func:`resume_gc`).
+
+    Importing scikit-learn, scipy and skops allocates about a million objects that all stay
+    alive; on the way the collector runs hundreds of collections over them that find nothing
+    to free. Reference counting still frees everything acyclic meanwhile.
+    """
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def resume_gc() -> None:
+    """Turn the collector back on if :func:`pause_gc_for_startup` turned it off."""
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.enable()
