@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 
 BUCKET = "mlflow-team"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 ADMIN = "admin"
 START_TIMEOUT_S = 180.0
 
