@@ -81,6 +81,9 @@ class RegistryModelHolder(ModelHolder):
         served = self.version
         if served is not None and served.version == version.version:
             self._registry_ok()
+            if self._refused_version is not None:  # the alias came back from a refused version
+                self._refused_version = None
+                self.refusal = None
             return False
         if self._refused_version == version.version:
             self._registry_ok()
