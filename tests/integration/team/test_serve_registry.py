@@ -212,6 +212,9 @@ def test_serve_rides_out_outages_refuses_unverifiable_versions_and_follows_the_a
     service.wait_for(lambda: service.health()["model"]["error"] == "bad_metadata", timeout=30)
     assert service.predict_version() == first
     assert service.ready_version() == "1"
+    # the alias is put back on the served version: the refusal is over
+    client.set_registered_model_alias(name, "champion", "1")
+    service.wait_for(lambda: service.health()["model"]["error"] is None)
 
     # 5. a winning training moves the alias again: followed
     done = bcml_train(team_env, tmp_path, name, name, "--force-promote", "--seed", "7")
