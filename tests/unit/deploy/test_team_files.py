@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from breast_cancer_ml.settings import ServeSettings
+
 from .test_deployment_files import cfn
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,6 +43,9 @@ def test_the_compose_stack_runs_postgres_s3_mlflow_with_auth_and_bcml_on_the_cha
     assert "--serve-artifacts --app-name basic-auth" in entrypoint
     assert "s3://mlflow/artifacts" in services["mlflow"]["command"]
     bcml = services["bcml"]["environment"]
+    settings = {f"BCML_{name.upper()}" for name in ServeSettings.model_fields}
+    assert {k for k in bcml if k.startswith("BCML_")} <= settings
+    ServeSettings(model_uri=bcml["BCML_MODEL_URI"])  # a value the service accepts
     assert bcml["BCML_MODEL_URI"] == "models:/breast-cancer-classifier@champion"
     assert bcml["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
 
