@@ -115,6 +115,16 @@ baked=$(run_id_of "$BAKED_MODEL")
 [ "$served" = "$baked" ] || fail "/model/info run_id is $served, the baked-in model is $baked"
 echo "image-test: /model/info run_id $served = the baked-in model"
 predict_malignant "$url"
+if [ -f "$BAKED_MODEL/MODEL_CARD.md" ]; then  # a model promoted with its card (issue 12)
+  "$PY" - "$url/model/card" "$BAKED_MODEL/MODEL_CARD.md" <<'PYEOF' || fail "/model/card is not the baked-in MODEL_CARD.md"
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    assert r.headers["content-type"].startswith("text/markdown"), r.headers["content-type"]
+    served = r.read()
+assert served == open(sys.argv[2], "rb").read()
+PYEOF
+  echo "image-test: /model/card = the baked-in MODEL_CARD.md"
+fi
 
 uid=$("$CONTAINER" exec "$name" id -u)
 [ "$uid" != 0 ] || fail "the service runs as root"

@@ -70,6 +70,29 @@ class TrainSettings(BcmlSettings):
     experiment: str = Field("breast-cancer-ml", min_length=1, description="MLflow experiment.")
     min_recall: float = Field(0.95, ge=0, le=1, description="Gate: minimum CV malignant recall.")
     max_recall_std: float = Field(0.05, ge=0, le=1, description="Gate: maximum CV recall std.")
+    max_ece: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Gate: maximum expected calibration error (10 equal-width bins) of the CV "
+        "out-of-fold probabilities.",
+    )
+    max_brier: float = Field(
+        0.05, ge=0, le=1, description="Gate: maximum CV Brier score (mean over folds)."
+    )
+    max_refer_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Refer rule: the smallest conformal alpha whose refer rate on the training "
+        "split's out-of-fold predictions stays within this share of cases.",
+    )
+    conformal_alpha: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Refer rule: this conformal alpha instead of the one --max-refer-rate picks.",
+    )
     models_dir: Path = Field(Path("models"), description="Where promoted models are published.")
     registered_model_name: str = Field(
         "breast-cancer-classifier", min_length=1, description="MLflow Model Registry name."

@@ -63,7 +63,8 @@ def abc(tmp_path_factory: pytest.TempPathFactory) -> Store:
     for seed in (1, 2, 3):
         proc = bcml(
             "train", "--k-folds", "3", "--seed", str(seed), "--min-recall", "0",
-            "--max-recall-std", "1", "--force-promote", "--tracking-uri", uri,
+            "--max-recall-std", "1", "--max-ece", "1", "--max-brier", "1", "--force-promote",
+            "--tracking-uri", uri,
             "--models-dir", str(models), "--summary-file", str(root / f"s{seed}.json"),
             cwd=root,
         )  # fmt: skip

@@ -37,6 +37,8 @@ def test_train_publish_load_predict(name: str, workdir: Path) -> None:
         k_folds=3,
         min_recall=0.0,  # the round trip is under test here, not the model's quality
         max_recall_std=1.0,
+        max_ece=1.0,
+        max_brier=1.0,
         tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
         models_dir=workdir / f"models-{name}",
     )

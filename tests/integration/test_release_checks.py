@@ -10,7 +10,13 @@ import pytest
 
 from breast_cancer_ml.cli import main
 from breast_cancer_ml.deploy import release
-from breast_cancer_ml.errors import BadMetadataError, DataValidationError, PromotionRefusedError
+from breast_cancer_ml.domain.records import SCHEMA_VERSION
+from breast_cancer_ml.errors import (
+    BadMetadataError,
+    DataValidationError,
+    ModelStoreError,
+    PromotionRefusedError,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +46,7 @@ def smoke_summary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_smoke_summary_is_valid_with_its_artifacts(smoke_summary: Path) -> None:
     summary = release.check_run_summary(smoke_summary, expect_smoke=True, check_artifacts=True)
     assert summary.promoted is False
-    assert summary.schema_version == 1
+    assert summary.schema_version == SCHEMA_VERSION
     assert main(["deploy", "check-run", str(smoke_summary), "--smoke", "--artifacts"]) == 0
 
 
@@ -80,9 +86,12 @@ def test_not_json_is_a_clear_error(tmp_path: Path) -> None:
         release.check_run_summary(bad)
 
 
-def test_release_files_of_a_promoted_model(smoke_summary: Path, tmp_path: Path) -> None:
-    # A promoted model folder as the model store lays it out (the smoke run, marked promoted,
-    # with the promotion metadata an earlier promotion wrote).
+def test_release_files_refuse_a_model_published_without_a_card(
+    smoke_summary: Path, tmp_path: Path
+) -> None:
+    """A promoted model folder as an older bcml laid it out: no MODEL_CARD.md beside the
+    model. The release has no card to copy, says so, and writes nothing (the card of a
+    promoted model is covered by ``test_train_cli.test_release_files_copy_the_published_card``)."""
     summary = json.loads(smoke_summary.read_text())
     summary.update(smoke=False, promoted=True, gate={**summary["gate"], "passed": True})
     folder = tmp_path / "models" / "history" / summary["run_id"]
@@ -94,17 +103,9 @@ def test_release_files_of_a_promoted_model(smoke_summary: Path, tmp_path: Path) 
     (tmp_path / "models" / "latest").symlink_to(folder.relative_to(tmp_path / "models"))
 
     out = tmp_path / "release"
-    paths = release.write_release_files(tmp_path / "models" / "latest", out)
-
-    assert [p.name for p in paths] == ["run_summary.json", "metrics.json", "MODEL_CARD.md"]
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["run_id"] == summary["run_id"]
-    assert metrics["metrics"] == summary["metrics"]
-    card = (out / "MODEL_CARD.md").read_text()
-    assert summary["run_id"] in card
-    assert f"| recall | {summary['metrics']['cv_recall_mean']:.4f} |" in card
-    assert "not a diagnosis" in card
-    assert "Promoted 2026-01-01T00:00:00+00:00" in card
+    with pytest.raises(ModelStoreError, match=r"no model card .*Re-promote it"):
+        release.write_release_files(tmp_path / "models" / "latest", out)
+    assert not out.exists()
 
 
 def test_a_summary_written_before_schema_version_passes_the_release_check() -> None:
@@ -112,7 +113,9 @@ def test_a_summary_written_before_schema_version_passes_the_release_check() -> N
 
 
 def test_a_summary_from_a_newer_bcml_is_refused_with_exit_4(tmp_path: Path) -> None:
-    newer = json.loads((OLD_RECORDS / "run_summary.json").read_text()) | {"schema_version": 2}
+    newer = json.loads((OLD_RECORDS / "run_summary.json").read_text()) | {
+        "schema_version": SCHEMA_VERSION + 1
+    }
     path = tmp_path / "run_summary.json"
     path.write_text(json.dumps(newer))
     with pytest.raises(BadMetadataError, match="written by a newer bcml"):
@@ -120,16 +123,15 @@ def test_a_summary_from_a_newer_bcml_is_refused_with_exit_4(tmp_path: Path) -> N
     assert main(["deploy", "check-run", str(path)]) == 4
 
 
-def test_release_files_from_records_written_before_schema_version(tmp_path: Path) -> None:
+def test_release_files_from_records_written_before_the_card_exit_4_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "models" / "history" / "45de49e0ee0a46ddb3d67b76ecec0542"
     folder.mkdir(parents=True)
     for name in ("run_summary.json", "promotion_metadata.json"):
         (folder / name).write_bytes((OLD_RECORDS / name).read_bytes())
     out = tmp_path / "release"
-    assert main(["deploy", "release-files", "--model-dir", str(folder), "--out", str(out)]) == 0
-    card = (out / "MODEL_CARD.md").read_text()
-    assert "breast-cancer-classifier` version 2 (alias `champion`)" in card
-    # the bundled data's training split holds 170 malignant cases: 17 per fold of 10, where
-    # one miss is 1/17 of a fold's recall (the card once said 21 and 5 points)
-    assert "About 17 malignant cases per CV fold" in card
-    assert "by about 6 points" in card
+    assert main(["deploy", "release-files", "--model-dir", str(folder), "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "no model card" in err and "Traceback" not in err
+    assert not out.exists()

@@ -22,11 +22,33 @@ pytestmark = pytest.mark.integration
 CV_METRICS = {
     f"cv_{m}_{s}" for m in ("accuracy", "precision", "recall", "f1") for s in ("mean", "std")
 }
-TEST_METRICS = {f"test_{m}" for m in ("accuracy", "precision", "recall", "f1", "roc_auc")}
-TEST_CI_METRICS = {
-    f"test_{m}_ci_{end}"
-    for m in ("accuracy", "precision", "recall", "f1")
-    for end in ("low", "high")
+INTERVAL_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "brier")
+TEST_METRICS = {f"test_{m}" for m in INTERVAL_METRICS}
+TEST_CI_METRICS = {f"test_{m}_ci_{end}" for m in INTERVAL_METRICS for end in ("low", "high")}
+#: Issue 12's "Names" section, plus the CIs of the CV means and the refer rule's coverage
+EVIDENCE_METRICS = {
+    "cv_brier_mean",
+    "cv_brier_std",
+    "cv_specificity_mean",
+    "cv_specificity_std",
+    "cv_ece",
+    "cv_calibration_slope",
+    "cv_calibration_intercept",
+    "test_ece",
+    "test_calibration_slope",
+    "test_calibration_intercept",
+    "cv_refer_rate",
+    "conformal_alpha",
+    "cv_coverage_benign",
+    "cv_coverage_malignant",
+} | {f"cv_{m}_mean_ci_{end}" for m in INTERVAL_METRICS for end in ("low", "high")}
+EVIDENCE_ARTIFACTS = {
+    "calibration.png",
+    "decision_curve.png",
+    "decision_curve.csv",
+    "subgroups.csv",
+    "MODEL_CARD.md",
+    "MODEL_CARD.html",
 }
 EXPERIMENT = "it-train"
 
@@ -114,7 +136,7 @@ def test_params_have_exactly_the_documented_names(trained: Trained) -> None:
 def test_metrics_and_promotion_flag(trained: Trained) -> None:
     metrics = trained.run.data.metrics
     # cv_roc_auc_* feeds the champion/challenger rule (selection issue)
-    assert set(metrics) == CV_METRICS | TEST_METRICS | TEST_CI_METRICS | {
+    assert set(metrics) == CV_METRICS | TEST_METRICS | TEST_CI_METRICS | EVIDENCE_METRICS | {
         "promoted",
         "cv_roc_auc_mean",
         "cv_roc_auc_std",
@@ -128,9 +150,11 @@ def test_metrics_and_promotion_flag(trained: Trained) -> None:
 
 
 def test_artifacts_and_skops_model(trained: Trained, tmp_path: Path) -> None:
-    assert {"confusion_matrix.png", "classification_report.txt", "run_summary.json"} <= (
-        artifact_names(trained)
-    )
+    assert {
+        "confusion_matrix.png",
+        "classification_report.txt",
+        "run_summary.json",
+    } | EVIDENCE_ARTIFACTS <= artifact_names(trained)
     png = Path(
         trained.client.download_artifacts(
             trained.run.info.run_id, "confusion_matrix.png", str(tmp_path)
@@ -176,7 +200,7 @@ def test_run_summary_has_what_ci_needs(trained: Trained, tmp_path: Path) -> None
     s = json.loads(path.read_text())
     assert s["run_id"] == trained.run.info.run_id
     assert s["promoted"] is True and s["gate"]["passed"] is True
-    assert len(s["gate"]["reasons"]) == 2
+    assert len(s["gate"]["reasons"]) == 4  # recall mean and std, ECE and Brier
     assert s["metrics"]["cv_recall_mean"] == trained.run.data.metrics["cv_recall_mean"]
     assert s["params"]["k_folds"] == 10
     assert s["data_version"] == trained.run.data.params["data_version"]
@@ -194,12 +218,13 @@ def test_published_model_and_metadata(trained: Trained) -> None:
         "run_summary.json",
         "promotion_metadata.json",
         "promotion_metadata.sha256",
-    }
+    } | EVIDENCE_ARTIFACTS
     meta = model_store.verify(latest)  # SHA256 of every model file matches
     assert set(meta["model_sha256"]) >= {"MLmodel", "model.skops", "requirements.txt"}
     assert meta["run_id"] == trained.run.info.run_id
     assert meta["data_version"] == trained.run.data.params["data_version"]
     assert meta["gate"]["min_recall"] == 0.95 and meta["gate"]["max_recall_std"] == 0.05
+    assert meta["gate"]["max_ece"] == 0.05 and meta["gate"]["max_brier"] == 0.05
     assert meta["metrics"]["test_recall"] == trained.run.data.metrics["test_recall"]
     assert meta["promoted_at"].endswith("+00:00")
     assert meta["feature_names"] == list(FEATURES)
@@ -315,6 +340,10 @@ def test_smoke_run_never_promotes(trained: Trained, tmp_path: Path) -> None:
         "0",
         "--max-recall-std",
         "1",
+        "--max-ece",
+        "1",
+        "--max-brier",
+        "1",
         "--summary-file",
         str(summary_file),
         "--require-promotion",
@@ -397,3 +426,185 @@ def test_cli_import_is_light() -> None:
         check=True,
     )
     assert "--k-folds" in proc.stdout and "BCML_K_FOLDS" in proc.stdout
+
+
+# --- clinical evidence (issue 12) ------------------------------------------------------------
+
+
+def _download(t: Trained, name: str, dst: Path) -> Path:
+    return Path(t.client.download_artifacts(t.run.info.run_id, name, str(dst)))
+
+
+def test_every_named_evidence_metric_and_artifact_reads_back_through_mlflow(
+    trained: Trained, tmp_path: Path
+) -> None:
+    metrics = trained.run.data.metrics
+    for name in ("cv_brier_mean", "cv_ece", "test_brier", "test_ece", "cv_refer_rate"):
+        assert 0 <= metrics[name] <= 0.05, name  # the default model is well calibrated
+    for m in INTERVAL_METRICS:
+        assert metrics[f"test_{m}_ci_low"] <= metrics[f"test_{m}"] <= metrics[f"test_{m}_ci_high"]
+        low, high = metrics[f"cv_{m}_mean_ci_low"], metrics[f"cv_{m}_mean_ci_high"]
+        assert low <= metrics[f"cv_{m}_mean"] <= high
+    assert 0.5 < metrics["cv_calibration_slope"] < 2
+    assert abs(metrics["cv_calibration_intercept"]) < 1
+    for name in ("calibration.png", "decision_curve.png"):
+        assert _download(trained, name, tmp_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curve = pd.read_csv(_download(trained, "decision_curve.csv", tmp_path))
+    assert list(curve.columns) == [
+        "threshold",
+        "net_benefit_model",
+        "net_benefit_all",
+        "net_benefit_none",
+    ]
+    assert curve["threshold"].round(2).tolist() == [k / 100 for k in range(1, 51)]
+    assert (curve["net_benefit_none"] == 0).all()
+    # a useful model beats treating everyone at every threshold above the prevalence's odds
+    assert (curve["net_benefit_model"] >= curve["net_benefit_all"]).all()
+    groups = pd.read_csv(_download(trained, "subgroups.csv", tmp_path))
+    assert len(groups) == 7  # tertiles of area_mean and texture_mean, and the borderline band
+    assert groups["slice"].str.startswith("area_mean").sum() == 3
+    assert groups["slice"].str.startswith("texture_mean").sum() == 3
+    assert groups["slice"].iloc[-1].startswith("borderline score")
+    assert groups["n"].iloc[:3].sum() == 455  # every training case once per tertile family
+    assert {"recall_ci_low", "recall_ci_high", "recall_below_gate"} <= set(groups.columns)
+
+
+def test_the_refer_rule_is_published_in_the_sealed_metadata(trained: Trained) -> None:
+    latest = trained.models / "latest"
+    meta = model_store.load_latest(trained.models).record
+    assert meta is not None and meta.conformal is not None
+    assert meta.schema_version == 2
+    assert meta.conformal.alpha == trained.run.data.metrics["conformal_alpha"]
+    assert meta.conformal.method == "mondrian-split-conformal"
+    assert (meta.conformal.n_benign, meta.conformal.n_malignant) == (285, 170)
+    summary = json.loads((latest / "run_summary.json").read_text())
+    assert summary["refer"]["refer_rate"] == trained.run.data.metrics["cv_refer_rate"] <= 0.05
+    assert summary["refer"]["within_budget"] is True
+    assert "1 - alpha" in summary["refer"]["guarantee"]
+    raw = json.loads((latest / "promotion_metadata.json").read_text())
+    assert raw["conformal"]["quantiles"] == {
+        "benign": meta.conformal.q_benign,
+        "malignant": meta.conformal.q_malignant,
+    }
+
+
+def _card_rows(card: str) -> dict[str, list[float]]:
+    """The card's table rows whose first cell is a metric name in backticks: name -> numbers."""
+    import re
+
+    rows = {}
+    for line in card.splitlines():
+        match = re.fullmatch(r"\| `(\w+)` \|(.*)\|", line)
+        if match:
+            cells = [c.strip() for c in match.group(2).split("|")]
+            rows[match.group(1)] = [float(c) for c in cells if c != "-"]
+    return rows
+
+
+def test_the_card_numbers_are_the_run_metrics(trained: Trained, tmp_path: Path) -> None:
+    import re
+
+    m = trained.run.data.metrics
+    card = _download(trained, "MODEL_CARD.md", tmp_path).read_text()
+    assert card == (trained.models / "latest" / "MODEL_CARD.md").read_text()
+    rows = _card_rows(card)
+    for name in INTERVAL_METRICS:
+        test = f"test_{name}"
+        assert rows[test] == [round(m[k], 4) for k in (test, f"{test}_ci_low", f"{test}_ci_high")]
+        cv = f"cv_{name}_mean"
+        std = [round(m[f"cv_{name}_std"], 4)]
+        ends = [round(m[f"{cv}_ci_{end}"], 4) for end in ("low", "high")]
+        assert rows[cv] == [round(m[cv], 4), *std, *ends]
+    # calibration and the refer rate: each printed value sits beside its metric name
+    named = {metric: float(value) for value, metric in re.findall(r"([-\d.]+) \(`(\w+)`", card)}
+    for name in ("cv_brier_mean", "cv_ece", "cv_calibration_slope", "cv_calibration_intercept"):
+        assert named[name] == round(m[name], 4)
+    for name in ("test_brier", "test_ece", "test_calibration_slope", "cv_refer_rate"):
+        assert named[name] == round(m[name], 4)
+    alpha = re.search(r"alpha = ([\d.]+) \(`conformal_alpha`\)", card)
+    assert alpha is not None and float(alpha.group(1)) == m["conformal_alpha"]
+
+
+def test_the_card_has_the_sections_and_hashes_of_the_issue(trained: Trained) -> None:
+    latest = trained.models / "latest"
+    card = (latest / "MODEL_CARD.md").read_text()
+    for heading in (
+        "## Intended use",
+        "## Data",
+        "## Model",
+        "## Performance",
+        "## Calibration",
+        "## Decision curve",
+        "## Subgroups",
+        "## Refer policy",
+        "## Limitations and ethical considerations",
+        "## Versions and hashes",
+    ):
+        assert f"\n{heading}\n" in card
+    assert "Must not be used" in card and "University of Wisconsin" in card
+    assert "569 cases" in card and "fine-needle aspirate" in card
+    assert "no age, ethnicity or site column" in card
+    meta = json.loads((latest / "promotion_metadata.json").read_text())
+    assert f"`{meta['model_sha256']['model.skops']}`" in card
+    assert f"`{trained.run.data.params['data_version']}`" in card
+    assert f"`{trained.run.info.run_id}`" in card
+    html = (latest / "MODEL_CARD.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<h2>Refer policy</h2>" in html and "<table>" in html
+    assert meta["card_sha256"] == {
+        name: model_store.sha256_file(latest / name)
+        for name in ("MODEL_CARD.md", "MODEL_CARD.html")
+    }
+
+
+def test_an_edited_card_is_refused_like_an_edited_model(trained: Trained, tmp_path: Path) -> None:
+    import shutil
+
+    from breast_cancer_ml.errors import ModelIntegrityError
+
+    copy = tmp_path / "edited"
+    shutil.copytree((trained.models / "latest").resolve(), copy)
+    card = copy / "MODEL_CARD.md"
+    card.write_text(card.read_text().replace("## Limitations", "## Nothing to see"))
+    with pytest.raises(ModelIntegrityError, match="model card was modified"):
+        model_store.load_published(copy)
+
+
+def test_release_files_copy_the_published_card(trained: Trained, tmp_path: Path) -> None:
+    from breast_cancer_ml.deploy import release
+
+    out = tmp_path / "release"
+    paths = release.write_release_files(trained.models / "latest", out)
+    assert [p.name for p in paths] == ["run_summary.json", "metrics.json", "MODEL_CARD.md"]
+    assert (out / "MODEL_CARD.md").read_bytes() == (
+        trained.models / "latest" / "MODEL_CARD.md"
+    ).read_bytes()
+
+
+def test_the_summary_prints_calibration_and_the_refer_rule(trained: Trained) -> None:
+    m = trained.run.data.metrics
+    (cal,) = [ln for ln in trained.stdout.splitlines() if ln.startswith("calibration:")]
+    assert f"CV out-of-fold Brier {m['cv_brier_mean']:.4f}, ECE {m['cv_ece']:.4f}" in cal
+    assert f"test Brier {m['test_brier']:.4f}, ECE {m['test_ece']:.4f}" in cal
+    (refer,) = [ln for ln in trained.stdout.splitlines() if ln.startswith("refer rule:")]
+    assert f"alpha {m['conformal_alpha']:g}" in refer
+    assert f"refers {m['cv_refer_rate']:.1%}" in refer
+
+
+def test_the_gate_refuses_a_model_over_max_ece_and_a_fixed_alpha_is_used(
+    trained: Trained, tmp_path: Path
+) -> None:
+    before = (trained.models / "latest").resolve()
+    summary_file = tmp_path / "summary.json"
+    extra = ("--max-ece", "0.001", "--conformal-alpha", "0.1", "--summary-file", str(summary_file))
+    assert train(trained.uri, trained.models, *extra) == 0
+    s = json.loads(summary_file.read_text())
+    assert s["promoted"] is False and s["not_promoted_reason"] == "gate failed"
+    assert s["gate"]["passed"] is False and s["gate"]["max_ece"] == 0.001
+    (reason,) = [r for r in s["gate"]["reasons"] if r.startswith("cv_ece")]
+    assert reason == f"cv_ece {s['metrics']['cv_ece']:.4f} > max_ece 0.0010"
+    assert (trained.models / "latest").resolve() == before
+    # --conformal-alpha replaces the alpha the refer budget would pick
+    assert s["refer"]["alpha"] == s["metrics"]["conformal_alpha"] == 0.1
+    assert s["refer"]["how"] == "fixed by --conformal-alpha"
+    assert s["refer"]["alpha"] != trained.run.data.metrics["conformal_alpha"]

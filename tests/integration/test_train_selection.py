@@ -72,11 +72,13 @@ def test_champion_challenger_keeps_forces_and_recomputes(workdir: Path) -> None:
     assert first.summary.champion_challenger.reason == "no current champion"
     champion_folder = resolve_latest(workdir / "models")
 
-    # A decision tree passes a loosened gate but is clearly worse on the same folds: kept out.
+    # A decision tree passes a loosened gate (its 0/1-ish probabilities fail the calibration
+    # rules, loosened too) but is clearly worse on the same folds: kept out.
     summary_file = workdir / "dt.json"
     argv = [
         "train", "--model", "decision_tree", "--k-folds", "5", "--min-recall", "0",
-        "--max-recall-std", "1", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+        "--max-recall-std", "1", "--max-ece", "1", "--max-brier", "1",
+        "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
         "--models-dir", str(workdir / "models"), "--summary-file", str(summary_file),
         "--require-promotion",
     ]  # fmt: skip
@@ -96,7 +98,7 @@ def test_champion_challenger_keeps_forces_and_recomputes(workdir: Path) -> None:
     # --force-promote overrides the rule (not the gate), and the metadata says so.
     forced = run_training(
         settings(workdir, model="decision_tree", min_recall=0.0, max_recall_std=1.0,
-                 force_promote=True)
+                 max_ece=1.0, max_brier=1.0, force_promote=True)
     )  # fmt: skip
     assert forced.promoted
     metadata = read_metadata(resolve_latest(workdir / "models"))

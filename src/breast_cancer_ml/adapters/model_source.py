@@ -21,6 +21,7 @@ score with ``model.proba`` at ``model.threshold`` and report ``model.run_id``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tempfile
@@ -161,6 +162,8 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
             )
     except MlflowException as exc:
         raise ModelStoreError(f"{uri} (tracking store {store}): {exc.message}") from None
+    if summary is not None:  # the same refer rule as the published copy of this run
+        model = dataclasses.replace(model, refer_rule=summary.conformal)
     model.metadata["source"] = uri
     model.metadata["registered_model"] = {"name": match["name"], "version": version.version}
     return model

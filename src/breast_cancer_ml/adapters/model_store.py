@@ -5,8 +5,9 @@ Layout under ``models_dir``::
     latest -> history/<run_id>      a symlink, replaced atomically by rename(2)
     history/<run_id>/               every promoted model, kept for rollback
         model/                      the MLflow model directory (model.skops, MLmodel, ...)
-        confusion_matrix.png, classification_report.txt, run_summary.json
-        promotion_metadata.json     holds the SHA256 of every file in model/
+        confusion_matrix.png, classification_report.txt, run_summary.json, ...
+        MODEL_CARD.md, MODEL_CARD.html
+        promotion_metadata.json     holds the SHA256 of every file in model/ and of the card
         promotion_metadata.sha256   written last: the SHA256 of promotion_metadata.json
                                     (``sha256sum -c`` format), also a registry version tag
     .publish.lock                   serialises publishers (two trainings at once)
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
@@ -54,6 +56,11 @@ METADATA_SHA256_TAG = "promotion_metadata_sha256"
 #: before the alias moves: a service following the registry verifies a version with them.
 PROMOTION_ARTIFACT_DIR = "promotion"
 LOCK_FILE = ".publish.lock"
+#: The model card published beside the model (``adapters/model_card.py``, written at promotion)
+#: and its HTML rendering: hashed like the model files (``card_sha256``), checked on load.
+MODEL_CARD_MD = "MODEL_CARD.md"
+MODEL_CARD_HTML = "MODEL_CARD.html"
+CARD_FILES = (MODEL_CARD_MD, MODEL_CARD_HTML)
 _STAGING_PREFIX = ".staging-"
 
 
@@ -167,6 +174,9 @@ def publish(
                 shutil.copy2(artifact, staging / artifact.name)
             record = metadata.model_dump() if isinstance(metadata, PromotionMetadata) else metadata
             full = {**record, "model_sha256": hash_tree(staging / MODEL_SUBDIR)}
+            cards = {n: sha256_file(staging / n) for n in CARD_FILES if (staging / n).is_file()}
+            if cards:
+                full["card_sha256"] = cards
             (staging / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True))
             seal_metadata(staging)  # last: a folder with a sidecar is complete
             _fsync_tree(staging)
@@ -409,7 +419,29 @@ def verify(folder: Path) -> dict[str, Any]:
             f"{model} does not match {METADATA_FILE}: missing {missing}, unexpected {extra}, "
             f"modified {changed}. Refusing to use it; re-promote or roll back."
         )
+    verify_card(folder, metadata)
     return metadata
+
+
+def verify_card(folder: Path, metadata: dict[str, Any]) -> None:
+    """Each card file the metadata records a SHA256 for (``card_sha256``) is in ``folder``
+    and unchanged (metadata written before the card existed records none, and is checked for
+    none)."""
+    recorded = metadata.get("card_sha256")
+    if recorded is None:
+        return
+    if not isinstance(recorded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()
+    ):
+        raise BadMetadataError(f"{folder / METADATA_FILE}: card_sha256 is not a name->SHA256 map.")
+    for name, digest in sorted(recorded.items()):
+        path = folder / name
+        if name not in CARD_FILES or not path.is_file() or sha256_file(path) != digest:
+            raise ModelIntegrityError(
+                f"{path} is missing or does not match the SHA256 recorded in {METADATA_FILE}: "
+                "the model card was modified after promotion. Refusing to use it; re-promote "
+                "or roll back."
+            )
 
 
 #: Every scikit-learn type a published model may hold: the one allowlist of every process and
@@ -463,6 +495,9 @@ class PublishedModel:
     envelope: Envelope | None = None
     #: the promotion metadata, read through its class; ``None`` for a bare MLflow model
     record: PromotionMetadata | None = None
+    #: the refer rule of a model without promotion metadata (a registry model scored from its
+    #: training run's summary); a published model's rule is its record's
+    refer_rule: ConformalParams | None = None
 
     @property
     def run_id(self) -> str:
@@ -491,6 +526,18 @@ class PublishedModel:
         if self.record is not None:
             return list(self.record.feature_names)
         return list(self.metadata.get("feature_names", FEATURES))
+
+    @property
+    def conformal(self) -> ConformalParams | None:
+        """The refer rule fitted at promotion; ``None`` for metadata written before it and
+        for a bare MLflow model (then the set is the thresholded class: domain/refer.py)."""
+        return self.record.conformal if self.record is not None else self.refer_rule
+
+    def card_path(self, fmt: str = "md") -> Path | None:
+        """``MODEL_CARD.md`` (``fmt="md"``) or ``MODEL_CARD.html`` (``"html"``) published
+        beside the model, or ``None`` when this model has none."""
+        path = self.folder / (MODEL_CARD_HTML if fmt == "html" else MODEL_CARD_MD)
+        return path if path.is_file() else None
 
 
 def load_skops(path: Path, trusted: frozenset[str] = TRUSTED_TYPES) -> Any:

@@ -80,6 +80,8 @@ def resolve_layout(names: list[str], where: str, columns: tuple[str, ...] = FEAT
 #: Columns of the scored output, in order. ``row`` is the 1-based input row (joins back to the
 #: input with or without an ``id`` column); ``warnings`` names the features outside the model's
 #: plausibility envelope, separated by ``;`` (empty when every feature is in range).
+#: ``decision`` is malignant, benign or refer; ``prediction_set`` the set's class names joined
+#: by ``;`` (``Benign``, ``Malignant``, ``Benign;Malignant`` or empty): domain/refer.py.
 OUTPUT_COLUMNS = (
     "row",
     "id",
@@ -87,6 +89,8 @@ OUTPUT_COLUMNS = (
     "prediction_label",
     "probability",
     "confidence",
+    "decision",
+    "prediction_set",
     "warnings",
     "model_version",
 )
@@ -100,6 +104,8 @@ def output_schema(id_type: pa.DataType) -> pa.Schema:
         "prediction_label": pa.string(),
         "probability": pa.float64(),
         "confidence": pa.string(),
+        "decision": pa.string(),
+        "prediction_set": pa.string(),
         "warnings": pa.string(),
         "model_version": pa.string(),
     }

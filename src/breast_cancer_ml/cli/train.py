@@ -56,11 +56,14 @@ def handle(args: argparse.Namespace) -> int:
     )
     for line in _test_lines(summary, settings.min_recall):
         print(line)
+    for line in _evidence_lines(summary):
+        print(line)
     _print_selection(summary)
     reg = summary.registered_model
     if result.promoted and reg is not None:
         print(f"promoted:      {summary.published_path} -> {result.published_path}")
         print(f"registry:      {reg.name} version {reg.version} @{reg.alias}")
+        print(f"model card:    {summary.published_path}/MODEL_CARD.md (and .html)")
     else:
         print(f"promoted:      no ({summary.not_promoted_reason}); models/latest unchanged")
     print(f"model:         {summary.model_uri}")
@@ -82,7 +85,7 @@ def _test_lines(summary: RunSummary, min_recall: float) -> list[str]:
     bootstrap CI; a plain line when its recall is under ``min_recall``."""
     metrics, ci = summary.metrics, summary.test_ci or {}
     parts = []
-    for name in ("recall", "precision", "accuracy", "f1", "roc_auc"):
+    for name in ("recall", "precision", "specificity", "accuracy", "f1", "roc_auc", "brier"):
         if f"test_{name}" not in metrics:
             continue
         part = f"{name} {metrics[f'test_{name}']:.4f}"
@@ -98,6 +101,35 @@ def _test_lines(summary: RunSummary, min_recall: float) -> list[str]:
             f"note:          test recall {recall:.4f} is below min_recall {min_recall:.4f}. The "
             "gate uses K-fold CV on the training split instead: the test split is small, and "
             "it stays an unbiased report only if nothing is decided on it."
+        )
+    return lines
+
+
+def _evidence_lines(summary: RunSummary) -> list[str]:
+    """Calibration and the refer rule, one line each (issue 12); none for an older summary."""
+    lines = []
+    cv, test = summary.cv_calibration, summary.test_calibration
+    if cv is not None and test is not None:
+        lines.append(
+            f"calibration:   CV out-of-fold Brier {summary.metrics['cv_brier_mean']:.4f}, "
+            f"ECE {cv.ece:.4f}, slope "
+            f"{cv.slope:.2f}, intercept {cv.intercept:.2f}; test Brier {test.brier:.4f}, "
+            f"ECE {test.ece:.4f}"
+        )
+    refer = summary.refer
+    if refer is not None:
+        budget = "" if refer.within_budget else " (over budget: the lowest rate reachable)"
+        lines.append(
+            f"refer rule:    alpha {refer.alpha:g} ({refer.how}): refers {refer.refer_rate:.1%} "
+            f"of out-of-fold cases{budget}; coverage benign {refer.coverage_benign:.3f}, "
+            f"malignant {refer.coverage_malignant:.3f}"
+        )
+    flagged = [g.slice for g in summary.subgroups or [] if g.recall_below_gate]
+    if flagged:
+        lines.append(
+            "subgroups:     recall interval wholly below min_recall in: "
+            + "; ".join(flagged)
+            + " (subgroups.csv)"
         )
     return lines
 

@@ -3,7 +3,8 @@
 ``check_run_summary`` is the gate between training and shipping: CI checks a smoke run's
 summary, CD refuses to build an image unless the summary says the model was promoted.
 ``write_release_files`` turns a promoted model folder into ``run_summary.json``,
-``metrics.json`` and ``MODEL_CARD.md`` for the release page.
+``metrics.json`` and ``MODEL_CARD.md`` (the card published with the model) for the release
+page.
 """
 
 from __future__ import annotations
@@ -14,16 +15,27 @@ import re
 import shutil
 from pathlib import Path
 
-from breast_cancer_ml.adapters.model_store import METADATA_FILE, read_metadata
-from breast_cancer_ml.domain.records import (
-    PromotionMetadata,
-    RunSummary,
-    parse_metadata,
-    parse_record,
+from breast_cancer_ml.adapters.model_store import (
+    CARD_FILES,
+    METADATA_FILE,
+    read_metadata,
+    verify_card,
 )
-from breast_cancer_ml.errors import DataValidationError, PromotionRefusedError
+from breast_cancer_ml.domain.records import RunSummary, parse_metadata, parse_record
+from breast_cancer_ml.errors import DataValidationError, ModelStoreError, PromotionRefusedError
 
-ARTIFACTS = ("confusion_matrix.png", "classification_report.txt", "run_summary.json")
+#: What every training run logs (issue 12 added the clinical evidence and the model card).
+ARTIFACTS = (
+    "confusion_matrix.png",
+    "classification_report.txt",
+    "run_summary.json",
+    "calibration.png",
+    "decision_curve.png",
+    "decision_curve.csv",
+    "subgroups.csv",
+    *CARD_FILES,
+)
+CARD_MD = CARD_FILES[0]
 _KEY_METRICS = ("cv_recall_mean", "cv_recall_std", "test_recall", "test_accuracy")
 
 
@@ -73,10 +85,24 @@ def check_run_summary(
 
 def write_release_files(model_dir: Path, out_dir: Path) -> list[Path]:
     """``run_summary.json``, ``metrics.json`` and ``MODEL_CARD.md`` of the promoted model in
-    ``model_dir`` (e.g. ``models/latest``), written to ``out_dir``."""
+    ``model_dir`` (e.g. ``models/latest``), written to ``out_dir``.
+
+    The card is the one published beside the model at promotion (``bcml train`` renders it
+    from the run's own numbers, :mod:`breast_cancer_ml.adapters.model_card`), copied byte for
+    byte after checking it against the SHA256 the promotion metadata records. A model promoted
+    before cards existed has none: nothing is written, and the error says to re-promote.
+    """
     folder = model_dir.resolve()
     summary = check_run_summary(folder / "run_summary.json", require_promoted=True)
-    metadata = parse_metadata(read_metadata(folder), str(folder / METADATA_FILE))
+    raw = read_metadata(folder)
+    metadata = parse_metadata(raw, str(folder / METADATA_FILE))
+    card = folder / CARD_MD
+    if not card.is_file() or not metadata.card_sha256:
+        raise ModelStoreError(
+            f"{folder} has no model card ({CARD_MD} with its SHA256 in {METADATA_FILE}): it "
+            "was promoted by a bcml that wrote none. Re-promote it with `bcml train` to get one."
+        )
+    verify_card(folder, raw)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_out = out_dir / "run_summary.json"
     shutil.copyfile(folder / "run_summary.json", summary_out)
@@ -96,82 +122,6 @@ def write_release_files(model_dir: Path, out_dir: Path) -> list[Path]:
         )
         + "\n"
     )
-    card_out = out_dir / "MODEL_CARD.md"
-    card_out.write_text(model_card(summary, metadata))
+    card_out = out_dir / CARD_MD
+    shutil.copyfile(card, card_out)
     return [summary_out, metrics_out, card_out]
-
-
-def _fold_noise(summary: RunSummary) -> str:
-    """How much one missed case moves a fold's recall, from this run's own counts (the test
-    split's malignant share, stratified, applied to the training split over its folds)."""
-    n_test, n_train = summary.params.get("n_samples_test"), summary.params.get("n_samples_train")
-    k, malignant = summary.params.get("k_folds"), summary.n_test_malignant
-    if not all(isinstance(v, int) and v > 0 for v in (n_test, n_train, k, malignant)):
-        return ""
-    per_fold = malignant / n_test * n_train / k  # type: ignore[operator]
-    return (
-        f" About {per_fold:.0f} malignant cases per CV fold: one miss moves a fold's recall "
-        f"by about {100 / per_fold:.0f} points."
-    )
-
-
-def model_card(summary: RunSummary, metadata: PromotionMetadata) -> str:
-    """A short model card (Mitchell et al. 2019 headings) from the run's own numbers."""
-    m = summary.metrics
-    p = summary.params
-    cv_rows = "\n".join(
-        f"| {name} | {m[f'cv_{name}_mean']:.4f} | {m[f'cv_{name}_std']:.4f} |"
-        for name in ("recall", "precision", "f1", "accuracy")
-        if f"cv_{name}_mean" in m
-    )
-    test_rows = "\n".join(
-        f"| {k.removeprefix('test_')} | {v:.4f} |" for k, v in m.items() if k.startswith("test_")
-    )
-    gate = summary.gate
-    reg = summary.registered_model
-    registry = (
-        "-" if reg is None else f"`{reg.name}` version {reg.version} (alias `{reg.alias or '-'}`)"
-    )
-    return f"""# Model card: breast-cancer-ml {summary.model} (run {summary.run_id})
-
-## Model details
-- Estimator: {p.get("model_type", summary.model)} in a scikit-learn pipeline, saved with skops.
-- MLflow run `{summary.run_id}`, experiment `{summary.experiment}`; registry
-  {registry}.
-- Promoted {metadata.promoted_at or "-"}; decision threshold {summary.threshold} on the
-  probability of malignancy; bcml {metadata.bcml_version or "-"}.
-
-## Intended use
-Decision support for trained clinicians reading fine-needle aspirate (FNA) image features:
-it flags likely malignant cases for attention. It is not a diagnosis and not for use on
-populations or measurement protocols unlike the training data.
-
-## Data
-Wisconsin Diagnostic Breast Cancer (569 cases, 30 features), data version (SHA-256)
-`{summary.data_version}`; stratified split: {p.get("n_samples_train", "-")} training,
-{p.get("n_samples_test", "-")} held-out test cases (seed {p.get("random_state", "-")}).
-
-## Evaluation
-{p.get("k_folds", "-")}-fold stratified cross-validation on the training split (std with ddof=1):
-
-| metric | mean | std |
-| --- | --- | --- |
-{cv_rows}
-
-Held-out test split (one split: a small sample, read with its noise in mind):
-
-| metric | value |
-| --- | --- |
-{test_rows}
-
-## Promotion gate
-{"PASSED" if gate.passed else "FAILED"}: {"; ".join(gate.reasons)}
-
-## Limitations and risks
-- Malignant is the positive class; a missed malignancy (false negative) is the costly error,
-  so the gate is on recall.{_fold_noise(summary)}
-- One public dataset from one institution; no external validation. Performance on other
-  scanners, labs or populations is unknown.
-- Inputs must be the 30 WDBC features in the documented order and units; the service rejects
-  missing, non-finite or negative values.
-"""

@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import (
     MISSING,
     Envelope,
@@ -24,6 +25,7 @@ from breast_cancer_ml.domain.contract import (
     value_reason,
 )
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.refer import Referral, refer_rows
 from breast_cancer_ml.domain.schema import CLASS_NAMES, FEATURES
 from breast_cancer_ml.domain.scoring import (
     ProbaFn,
@@ -88,6 +90,12 @@ class RowsScored:
         """Each scored row's confidence as an index into ``CONFIDENCE_LEVELS``: never "high"
         for a row not known to be in distribution."""
         return confidence_index(self.scored.probability, self.in_distribution)
+
+    def refer(self, params: ConformalParams | None) -> Referral:
+        """Each scored row's decision and prediction set (:func:`~.refer.refer_rows`): a row
+        outside the envelope is referred; without an envelope none is, on that ground."""
+        in_envelope = None if self.outside is None else self.in_distribution
+        return refer_rows(params, self.scored.probability, self.scored.prediction, in_envelope)
 
     def warning_texts(self) -> tuple[NDArray[np.int64], list[str]]:
         """The positions (among the scored rows) of the rows with a feature outside the

@@ -6,8 +6,9 @@ classes everywhere (train, champion/challenger, release checks, the service and 
   scored by (threshold, envelope, feature order, file hashes) plus its provenance.
 * :class:`ChallengerVerdict`: the champion/challenger decision, inside both.
 
-Each carries ``schema_version``. A file written before the field existed is version 1 (the
-shape this version still writes). A file from a newer bcml (a higher version) is refused with
+Each carries ``schema_version``. A file written before the field existed is version 1 (a
+shape this version still reads; version 2 adds the clinical evidence and the refer rule, all
+optional fields). A file from a newer bcml (a higher version) is refused with
 :class:`~breast_cancer_ml.errors.BadMetadataError` rather than half-understood. The models are
 pure data (no file I/O): callers read the JSON and hand it to :func:`parse_record`.
 """
@@ -32,8 +33,11 @@ from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import BadMetadataError, BcmlError
 
-#: The schema version this code writes and the newest it reads.
-SCHEMA_VERSION = 1
+#: The schema version this code writes and the newest it reads. 2 (issue 12): the promotion
+#: metadata carries the refer rule (``conformal``) and the card's hashes (``card_sha256``), and
+#: the run summary the clinical evidence; a bcml that reads only version 1 refuses such a model
+#: rather than serve it without the refer rule it cannot apply.
+SCHEMA_VERSION = 2
 
 
 def _envelope(value: Any) -> Envelope:
@@ -168,6 +172,49 @@ class GateRecord(_Part):
     reasons: list[str] = Field(default_factory=list)
     min_recall: float | None = None
     max_recall_std: float | None = None
+    max_ece: float | None = None
+    max_brier: float | None = None
+
+
+class CalibrationRecord(_Part):
+    """Calibration of one set of predictions (:mod:`~breast_cancer_ml.domain.calibration`)."""
+
+    predictions: str  # which: "cv out-of-fold (training split)" or "test split"
+    n: int
+    brier: float
+    ece: float
+    slope: float
+    intercept: float
+    ece_binning: str = "10 equal-width bins on P(malignant), weighted by each bin's share"
+
+
+class ReferRecord(_Part):
+    """The refer rule fitted at training and what it did on the out-of-fold predictions."""
+
+    method: str
+    alpha: float
+    how: str
+    max_refer_rate: float
+    refer_rate: float
+    within_budget: bool
+    coverage_benign: float
+    coverage_malignant: float
+    decided_accuracy: float
+    decided_recall: float
+    decided_precision: float
+    guarantee: str
+
+
+class SubgroupRecord(_Part):
+    """One row of ``subgroups.csv``: a slice's counts, metrics and 95% intervals."""
+
+    slice: str
+    n: int
+    n_malignant: int
+    metrics: dict[str, float]
+    ci_low: dict[str, float]
+    ci_high: dict[str, float]
+    recall_below_gate: bool
 
 
 class RegisteredModel(_Part):
@@ -204,6 +251,16 @@ class RunSummary(_Record):
     n_test_malignant: int | None = None
     test_ci: dict[str, Any] | None = None
     champion_challenger: ChallengerVerdict | None = None
+    # --- clinical evidence (issue 12; absent in version 1 summaries) ---
+    #: 95% intervals of the CV means (folds resampled), per metric, and the method
+    cv_mean_ci: dict[str, Any] | None = None
+    cv_calibration: CalibrationRecord | None = None
+    test_calibration: CalibrationRecord | None = None
+    refer: ReferRecord | None = None
+    #: The refer rule itself (as in the promotion metadata), so that a registry model scored
+    #: from its training run applies the same rule as the published copy.
+    conformal: ConformalField | None = None
+    subgroups: list[SubgroupRecord] | None = None
 
 
 class PromotionMetadata(_Record):
@@ -232,6 +289,9 @@ class PromotionMetadata(_Record):
     champion_challenger: ChallengerVerdict | None = None
     #: The refer rule (alpha and per-class quantiles); ``None`` in metadata written before it.
     conformal: ConformalField | None = None
+    #: SHA256 of ``MODEL_CARD.md`` / ``MODEL_CARD.html`` beside the model, filled in (and
+    #: checked on every load) by the model store like ``model_sha256``.
+    card_sha256: dict[str, str] = Field(default_factory=dict)
     forced_promotion: bool = False
     bcml_version: str | None = None
 
@@ -258,6 +318,8 @@ def parse_record(
             f"{where}: schema_version {version} was written by a newer bcml; this version "
             f"reads up to {SCHEMA_VERSION}. Upgrade bcml to use it."
         )
+    if isinstance(data, dict) and "schema_version" not in data:
+        data = {**data, "schema_version": 1}  # written before the field existed: version 1
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

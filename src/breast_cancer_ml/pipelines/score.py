@@ -40,6 +40,7 @@ from breast_cancer_ml.adapters.table_layout import (
 from breast_cancer_ml.adapters.table_readers import Chunk, open_reader
 from breast_cancer_ml.adapters.table_writers import AtomicTableWriter
 from breast_cancer_ml.domain.batch import LABELS, RowsScored, score_rows
+from breast_cancer_ml.domain.refer import DECISIONS, SET_LABELS, Referral
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import CONFIDENCE_LEVELS
 from breast_cancer_ml.errors import ConfigError, DataValidationError
@@ -66,6 +67,18 @@ def _levels() -> pa.Array:
     return arrow_strings(list(CONFIDENCE_LEVELS))
 
 
+@functools.cache
+def _decision_names() -> pa.Array:
+    """decision code -> decision (:data:`~breast_cancer_ml.domain.refer.DECISIONS`)."""
+    return arrow_strings(list(DECISIONS))
+
+
+@functools.cache
+def _set_names() -> pa.Array:
+    """set code -> the set's class names joined by ``;`` (:data:`.refer.SET_LABELS`)."""
+    return arrow_strings(list(SET_LABELS))
+
+
 #: What the summary says when the model carries no plausibility envelope.
 NO_ENVELOPE = (
     "none recorded for this model (a bare MLflow model, or a run trained before envelopes): "
@@ -89,6 +102,10 @@ class PredictSummary:
     model_source: str
     out_of_envelope: int | None = None
     stale_rejects_removed: str | None = None
+    #: scored rows referred to a pathologist (decision "refer")
+    referred: int = 0
+    #: the refer rule, e.g. "mondrian-split-conformal, alpha 0.05"; None: the model has none
+    refer_rule: str | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -115,10 +132,23 @@ class PredictSummary:
             *self.engine_lines(),
             f"rows:       {self.rows:,} read, {self.scored:,} scored, {self.rejected:,} rejected",
             f"envelope:   {envelope}",
+            f"decisions:  {self.decision_text()}",
             f"time:       {self.seconds:.2f} s ({self.rows_per_second:,.0f} rows/s)",
             f"output:     {self.output}",
             f"NOT scored: {not_scored}",
         ]
+
+    def decision_text(self) -> str:
+        rule = (
+            f"refer rule {self.refer_rule}"
+            if self.refer_rule
+            else "no refer rule recorded for this model: the set is the thresholded class; "
+            "only rows outside the envelope are referred"
+        )
+        return (
+            f"{self.referred:,} of {self.scored:,} scored row(s) referred to a pathologist "
+            f"(decision column; {rule})"
+        )
 
     def engine_lines(self) -> list[str]:
         """Lines an engine adds after the model line (none for the local engine)."""
@@ -266,7 +296,8 @@ def run_predict(
         ):
             rejects: AtomicTableWriter | None = None
             bar = Progress(err, reader.total_rows, progress)
-            rows = rejected = out_of_envelope = 0
+            rows = rejected = out_of_envelope = referred = 0
+            conformal = model.conformal
             first_reject = ""
             for block in reader.blocks(parsed):
                 for chunk in block.split(settings.chunk_size):
@@ -291,8 +322,10 @@ def run_predict(
                             raise _too_many_rejects(
                                 reader.where, settings.max_rejects, chunk, first_reject
                             )
-                    writer.write(output_batch(chunk, result, model.run_id, writer.schema))
+                    referral = result.refer(conformal)
+                    writer.write(output_batch(chunk, result, model.run_id, writer.schema, referral))
                     out_of_envelope += result.n_out_of_envelope
+                    referred += referral.n_referred
                     rows += chunk.n_rows
                     bar.update(rows, rejected)
             bar.update(rows, rejected, final=True)
@@ -316,7 +349,17 @@ def run_predict(
         model_source=source,
         out_of_envelope=None if model.envelope is None else out_of_envelope,
         stale_rejects_removed=stale,
+        referred=referred,
+        refer_rule=refer_rule_text(model),
     )
+
+
+def refer_rule_text(model: PublishedModel) -> str | None:
+    """The model's refer rule in a few words for the summary; None when it has none."""
+    params = model.conformal
+    if params is None:
+        return None
+    return f"{params.method}, alpha {params.alpha:g}"
 
 
 def _load_model(settings: PredictSettings) -> PublishedModel:
@@ -331,9 +374,17 @@ def _load_model(settings: PredictSettings) -> PublishedModel:
 
 
 def output_batch(
-    chunk: Chunk, result: RowsScored, run_id: str, schema: pa.Schema
+    chunk: Chunk,
+    result: RowsScored,
+    run_id: str,
+    schema: pa.Schema,
+    referral: Referral | None = None,
 ) -> pa.RecordBatch:
-    """The scored rows of ``chunk`` in the output layout, in input order."""
+    """The scored rows of ``chunk`` in the output layout, in input order. ``referral``
+    (default: ``result.refer(None)``, the rule of a model without conformal parameters) gives
+    the ``decision`` and ``prediction_set`` columns."""
+    if referral is None:
+        referral = result.refer(None)
     n = result.n_scored
     if result.rejected.size:
         positions = np.flatnonzero(result.valid)
@@ -356,6 +407,8 @@ def output_batch(
             _labels().take(prediction),
             arrow_array(result.scored.probability, pa.float64()),
             _levels().take(level),
+            _decision_names().take(arrow_array(referral.decision_codes, pa.int64())),
+            _set_names().take(arrow_array(referral.set_codes, pa.int64())),
             warning_column(n, *result.warning_texts()),
             pa.repeat(arrow_strings([run_id])[0], n),
         ],

@@ -44,9 +44,15 @@ from breast_cancer_ml.adapters.table_layout import (
     resolve_layout,
     table_format,
 )
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.errors import ConfigError, DataValidationError
-from breast_cancer_ml.pipelines.score import PredictSummary, check_distinct, rejects_path_for
+from breast_cancer_ml.pipelines.score import (
+    PredictSummary,
+    check_distinct,
+    refer_rule_text,
+    rejects_path_for,
+)
 from breast_cancer_ml.settings import PredictSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,6 +225,8 @@ def score_with_spark(
             T.StructField("prediction_label", T.StringType()),
             T.StructField("probability", T.DoubleType()),
             T.StructField("confidence", T.StringType()),
+            T.StructField("decision", T.StringType()),
+            T.StructField("prediction_set", T.StringType()),
             T.StructField("warnings", T.StringType()),
             T.StructField("model_version", T.StringType()),
             T.StructField(_REASON, T.StringType()),
@@ -231,6 +239,7 @@ def score_with_spark(
         features,
         offsets[:-1].copy(),
         model.envelope,
+        model.conformal,
     )
     from pyspark import StorageLevel
 
@@ -268,6 +277,7 @@ def score_with_spark(
         out_of_envelope = (
             None if model.envelope is None else good.filter(F.col("warnings") != "").count()
         )
+        referred = good.filter(F.col("decision") == "refer").count()
     finally:
         scored.unpersist()
     return SparkSummary(
@@ -282,6 +292,8 @@ def score_with_spark(
         threshold=model.threshold,
         model_source=str(model.metadata.get("source", model.folder)),
         out_of_envelope=out_of_envelope,
+        referred=referred,
+        refer_rule=refer_rule_text(model),
         master=str(spark.sparkContext.master),
         partitions=len(counts),
     )
@@ -311,16 +323,21 @@ def make_partition_scorer(
     features: list[str],
     offsets: Any,
     envelope: Envelope | None = None,
+    conformal: ConformalParams | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The ``mapInPandas`` function: pandas frames of one partition in, scored frames out."""
+    """The ``mapInPandas`` function: pandas frames of one partition in, scored frames out.
+    ``conformal`` is the model's refer rule (None: the set is the thresholded class)."""
 
     def score_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import pandas as pd
 
         from breast_cancer_ml.domain.batch import LABELS, score_rows
+        from breast_cancer_ml.domain.refer import DECISIONS, SET_LABELS
         from breast_cancer_ml.domain.scoring import CONFIDENCE_LEVELS
 
         levels = np.array(CONFIDENCE_LEVELS, dtype=object)
+        decision_names = np.array(DECISIONS, dtype=object)
+        set_names = np.array(SET_LABELS, dtype=object)
 
         mask = (1 << _POSITION_BITS) - 1
         bits = np.arange(len(features), dtype=np.int64)
@@ -345,6 +362,11 @@ def make_partition_scorer(
             positions, texts = result.warning_texts()
             scored_warnings[positions] = texts
             flags[result.valid] = scored_warnings
+            referral = result.refer(conformal)
+            decision = np.full(n, None, dtype=object)
+            decision[result.valid] = decision_names[referral.decision_codes]
+            in_set = np.full(n, None, dtype=object)
+            in_set[result.valid] = set_names[referral.set_codes]
             reason = np.full(n, None, dtype=object)
             reason[result.rejected] = result.reasons
             yield pd.DataFrame(
@@ -355,6 +377,8 @@ def make_partition_scorer(
                     "prediction_label": LABELS[prediction],
                     "probability": probability,
                     "confidence": confidence,
+                    "decision": decision,
+                    "prediction_set": in_set,
                     "warnings": flags,
                     "model_version": run_id,
                     _REASON: reason,

@@ -23,7 +23,7 @@ from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
-from breast_cancer_ml.domain.metrics import bootstrap_ci, classification_metrics
+from breast_cancer_ml.domain.metrics import brier, classification_metrics, specificity
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
 from breast_cancer_ml.domain.records import (
@@ -38,14 +38,17 @@ from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
 from breast_cancer_ml.domain.validation import check_class_counts
 from breast_cancer_ml.errors import ConfigError
 from breast_cancer_ml.pipelines.champion import challenge, fold_spec
+from breast_cancer_ml.pipelines.train_evidence import (
+    Evidence,
+    calibration_record,
+    gather,
+    refer_record,
+    subgroup_records,
+)
 from breast_cancer_ml.settings import TrainSettings
 
 if TYPE_CHECKING:
     from breast_cancer_ml.adapters.tracking import Tracker
-
-
-#: Resamples of the test split's bootstrap confidence intervals (seeded with ``--seed``).
-BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class Outcome:
     test_pred: NDArray[np.int64]
     threshold: float
     spec: FoldSpec
-    test_ci: dict[str, Any]  # per metric {"low", "high"}, and how they were computed
+    evidence: Evidence
     verdict: ChallengerVerdict
 
 
@@ -210,13 +213,28 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     test_proba = final.predict_proba(split.X_test)[:, 1]
     test_pred = classify(test_proba, threshold)
     test = classification_metrics(split.y_test, test_pred, test_proba)
-    # The test split is a report, never a decision: its uncertainty is shown beside it.
-    test_ci = bootstrap_ci(
-        split.y_test, test_pred, n_resamples=BOOTSTRAP_RESAMPLES, seed=settings.seed
-    )
+    test["specificity"] = specificity(split.y_test, test_pred)
+    test["brier"] = brier(split.y_test, test_proba)
+    # Calibration, CIs, decision curve, subgroups and the refer rule (issue 12). The test
+    # split is a report, never a decision: its uncertainty is shown beside it.
+    evidence = gather(
+        cv=cv, X_train=split.X_train, y_train=split.y_train, y_test=split.y_test,
+        test_proba=test_proba, test_pred=test_pred, threshold=threshold,
+        min_recall=settings.min_recall, max_refer_rate=settings.max_refer_rate,
+        conformal_alpha=settings.conformal_alpha, seed=settings.seed,
+    )  # fmt: skip
+    evidence_metrics = evidence.metrics()
 
-    thresholds = GateThresholds(settings.min_recall, settings.max_recall_std)
-    gate = evaluate_gate(cv.summary["recall_mean"], cv.summary["recall_std"], thresholds)
+    thresholds = GateThresholds(
+        settings.min_recall, settings.max_recall_std, settings.max_ece, settings.max_brier
+    )
+    gate = evaluate_gate(
+        cv.summary["recall_mean"],
+        cv.summary["recall_std"],
+        thresholds,
+        ece=evidence_metrics["cv_ece"],
+        brier=evidence_metrics["cv_brier_mean"],
+    )
 
     params: dict[str, Any] = {
         "model_type": get_candidate(settings.model).model_type,
@@ -234,8 +252,7 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     }
     metrics = {f"cv_{k}": v for k, v in cv.summary.items()}
     metrics |= {f"test_{k}": v for k, v in test.items()}
-    for name, (low, high) in test_ci.items():
-        metrics[f"test_{name}_ci_low"], metrics[f"test_{name}_ci_high"] = low, high
+    metrics |= evidence_metrics
 
     if settings.smoke:
         eligible, not_promoted_reason = False, "smoke run: never promoted"
@@ -245,12 +262,6 @@ def run_training(settings: TrainSettings) -> TrainingResult:
         eligible, not_promoted_reason = True, None
 
     spec = fold_spec(dataset.data_version, settings, k_folds)
-    ci_record = {name: {"low": low, "high": high} for name, (low, high) in test_ci.items()} | {
-        "method": "percentile bootstrap of the test split",
-        "level": 0.95,
-        "n_resamples": BOOTSTRAP_RESAMPLES,
-        "seed": settings.seed,
-    }
     if eligible:
         verdict = challenge(settings, spec, cv.folds, split.X_train, split.y_train)
         if not verdict.replace:
@@ -261,7 +272,7 @@ def run_training(settings: TrainSettings) -> TrainingResult:
     outcome = Outcome(
         dataset=dataset, split=split, final=final, params=params, metrics=metrics, cv=cv,
         gate=gate, eligible=eligible, not_promoted_reason=not_promoted_reason,
-        test_pred=test_pred, threshold=threshold, spec=spec, test_ci=ci_record, verdict=verdict,
+        test_pred=test_pred, threshold=threshold, spec=spec, evidence=evidence, verdict=verdict,
     )  # fmt: skip
     return _track_and_promote(settings, outcome)
 
@@ -275,7 +286,36 @@ def _track_and_promote(settings: TrainSettings, o: Outcome) -> TrainingResult:
         cm_png = tmp / "confusion_matrix.png"
         counts = reports.confusion_counts(o.split.y_test, o.test_pred)
         title = f"Test split (n={len(o.split.y_test)}), {settings.model}"
-        png_done = reports.start_confusion_matrix_png(counts, cm_png, title)
+        cal_png, dca_png = tmp / "calibration.png", tmp / "decision_curve.png"
+        ev = o.evidence
+        curves = {
+            f"CV out-of-fold (n={sum(ev.cv_calibration.curve.count)})": ev.cv_calibration.curve,
+            f"test split (n={len(o.split.y_test)})": ev.test_calibration.curve,
+        }
+        # one forked process draws every picture while MLflow starts
+        png_done = reports.start_pngs(
+            [
+                (cm_png, lambda: reports.write_confusion_matrix_png(counts, cm_png, title)),
+                (
+                    cal_png,
+                    lambda: reports.write_calibration_png(
+                        curves, cal_png, f"Reliability diagram, {settings.model}"
+                    ),
+                ),
+                (
+                    dca_png,
+                    lambda: reports.write_decision_curve_png(
+                        ev.decision_curve,
+                        o.threshold,
+                        dca_png,
+                        f"Decision curve, CV out-of-fold, {settings.model}",
+                    ),
+                ),
+            ]
+        )
+        tables = [tmp / "decision_curve.csv", tmp / "subgroups.csv"]
+        reports.write_csv(ev.decision_curve.rows(), tables[0])
+        reports.write_csv([r.as_record() for r in ev.subgroups], tables[1])
         report_txt = tmp / "classification_report.txt"
         report_txt.write_text(reports.classification_report_text(o.split.y_test, o.test_pred))
         tracker = Tracker(settings.tracking_uri)
@@ -286,7 +326,10 @@ def _track_and_promote(settings: TrainSettings, o: Outcome) -> TrainingResult:
             "data_path": str(settings.data),
         }
         with tracker.run(settings.experiment, tags, run_name=run_name(settings)) as run_id:
-            return _log_and_promote(settings, o, tracker, run_id, tmp, cm_png, report_txt, png_done)
+            pictures = [cm_png, cal_png, dca_png]
+            return _log_and_promote(
+                settings, o, tracker, run_id, tmp, pictures, [report_txt, *tables], png_done
+            )
 
 
 def run_name(settings: TrainSettings, now: dt.datetime | None = None) -> str:
@@ -301,15 +344,15 @@ def _log_and_promote(
     tracker: Tracker,
     run_id: str,
     tmp: Path,
-    cm_png: Path,
-    report_txt: Path,
+    pictures: list[Path],
+    texts: list[Path],
     png_done: Callable[[], None],
 ) -> TrainingResult:
     import importlib.metadata as md
 
     import pandas as pd
 
-    from breast_cancer_ml.adapters import model_store
+    from breast_cancer_ml.adapters import model_card, model_store
 
     dataset, split, final, params, metrics, cv, gate = (
         o.dataset, o.split, o.final, o.params, o.metrics, o.cv, o.gate
@@ -334,6 +377,8 @@ def _log_and_promote(
         reasons=list(gate.reasons),
         min_recall=settings.min_recall,
         max_recall_std=settings.max_recall_std,
+        max_ece=settings.max_ece,
+        max_brier=settings.max_brier,
     )
     registered: RegisteredModel | None = None
     if eligible:
@@ -368,15 +413,45 @@ def _log_and_promote(
         fold_spec=o.spec,
         cv_repeats=settings.repeats,
         n_test_malignant=int(np.sum(split.y_test == 1)),
-        test_ci=o.test_ci,
-    )
-    png_done()  # the picture is published and logged below
+        test_ci=o.evidence.ci_record(),
+        cv_mean_ci=o.evidence.cv_ci_record(),
+        cv_calibration=calibration_record(
+            o.evidence.cv_calibration, "cv out-of-fold (training split)",
+            sum(o.evidence.cv_calibration.curve.count),
+        ),
+        test_calibration=calibration_record(
+            o.evidence.test_calibration, "test split", len(split.y_test)
+        ),
+        refer=refer_record(o.evidence.refer),
+        conformal=o.evidence.refer.choice.params,
+        subgroups=subgroup_records(o.evidence.subgroups),
+    )  # fmt: skip
     summary_json = tmp / "run_summary.json"
     summary_json.write_text(summary.to_json())
+    promoted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    conformal = o.evidence.refer.choice.params
+    card_md = tmp / model_card.CARD_MD
+    card_md.write_text(
+        model_card.card_markdown(
+            summary,
+            model_sha256=model_store.sha256_file(logged.local_dir / model_store.SKOPS_FILE),
+            conformal=conformal,
+            decision_curve_rows=o.evidence.decision_curve.rows(),
+            versions=_card_versions(),
+            bcml_version=__version__,
+            promoted_at=promoted_at if registered is not None else None,
+        )
+    )
+    card_html = tmp / model_card.CARD_HTML
+    card_html.write_text(
+        model_card.card_html(card_md.read_text(), f"Model card: {settings.model} {run_id}")
+    )
+    png_done()  # the pictures are published and logged below
+    files = [*pictures, *texts, summary_json, card_md, card_html]
     published: Path | None = None
     if registered is not None:
         metadata = PromotionMetadata(
-            promoted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            promoted_at=promoted_at,
             run_id=run_id,
             model_uri=logged.model_uri,
             registered_model=registered,
@@ -394,6 +469,8 @@ def _log_and_promote(
             cv_fold_recall=[f["recall"] for f in cv.folds],
             cv_fold_roc_auc=[f["roc_auc"] for f in cv.folds],
             champion_challenger=o.verdict,
+            # the refer rule: covered by the metadata's SHA256 (sidecar and registry tag)
+            conformal=conformal,
             forced_promotion=o.verdict.forced,
             bcml_version=__version__,
         )
@@ -421,14 +498,14 @@ def _log_and_promote(
             settings.models_dir,
             run_id,
             logged.local_dir,
-            [cm_png, report_txt, summary_json],
+            files,
             metadata,
             expected_latest=_beaten_champion(o.verdict),
             before_swap=attach_and_move_alias,
         )
 
     tracker.log_metrics({"promoted": 1.0 if eligible else 0.0})
-    tracker.log_artifacts([cm_png, report_txt, summary_json])
+    tracker.log_artifacts(files)
     if settings.summary_file is not None:
         settings.summary_file.parent.mkdir(parents=True, exist_ok=True)
         settings.summary_file.write_text(summary.to_json())
@@ -438,8 +515,23 @@ def _log_and_promote(
         gate=gate,
         summary=summary,
         published_path=published,
-        artifacts=[p.name for p in (cm_png, report_txt, summary_json)],
+        artifacts=[p.name for p in files],
     )
+
+
+def _card_versions() -> dict[str, str]:
+    """The versions the model card lists: bcml, Python, the libraries and the git commit."""
+    tags = environment_tags()
+    names = {
+        "bcml.version": "bcml",
+        "python_version": "Python",
+        "scikit-learn_version": "scikit-learn",
+        "numpy_version": "numpy",
+        "skops_version": "skops",
+        "mlflow_version": "MLflow",
+        "git_commit": "git commit",
+    }
+    return {label: tags[key] for key, label in names.items() if key in tags}
 
 
 def _beaten_champion(verdict: ChallengerVerdict) -> Any:

@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 
 from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.refer import refer_one, refer_rows
 from breast_cancer_ml.domain.schema import CLASS_NAMES
 from breast_cancer_ml.domain.scoring import Scored, confidence, score, score_one
 from breast_cancer_ml.service.inputs import (
@@ -220,10 +221,12 @@ class Answer(NamedTuple):
     malignant: int
     outside: int  # rows outside the model's plausibility envelope
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    #: rows decided malignant, decided benign, referred (zeros where no decision was asked)
+    decisions: tuple[int, int, int] = (0, 0, 0)
 
 
-Handler = Callable[[ServiceState, Any, bytes, bytes], Answer]
-"""(state, model, content type, body) -> the answer."""
+Handler = Callable[[ServiceState, Any, bytes, bytes, bytes], Answer]
+"""(state, model, content type, body, query string) -> the answer."""
 
 
 class PredictionEndpoint:
@@ -245,11 +248,15 @@ class PredictionEndpoint:
         state = self.state
         try:
             model = served_model(state)  # read once: this request uses this model throughout
-            answer = self.handler(state, model, _header(scope, b"content-type"), body)
+            answer = self.handler(
+                state, model, _header(scope, b"content-type"), body, scope["query_string"]
+            )
         except InputError as exc:
             retry = [(b"retry-after", b"5")] if exc.status == 503 else ()
             return await self.error(scope, send, exc, extra=retry)
-        state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside)
+        state.metrics.count_predictions(
+            answer.malignant, answer.rows, answer.outside, answer.decisions
+        )
         rid = (b"x-request-id", scope[REQUEST_ID_KEY].encode())
         extra = (rid, *answer.headers) if answer.headers else (rid,)
         await send_bytes(send, 200, answer.body, extra=extra)
@@ -387,30 +394,60 @@ class Plausibility:
         return np.flatnonzero(~inside).tolist()
 
 
-def _flag(state: ServiceState, model: Any, X: Any, scored: Scored) -> tuple[list[Any], int]:
-    """The records of ``scored``, each with ``warnings`` and ``in_distribution`` (None when the
-    model carries no envelope), and the number of rows outside the envelope."""
+def _flag(
+    state: ServiceState, model: Any, X: Any, scored: Scored
+) -> tuple[list[Any], int, tuple[int, int, int]]:
+    """The records of ``scored``, each with ``decision``, ``prediction_set``, ``warnings`` and
+    ``in_distribution`` (None when the model carries no envelope), the number of rows outside
+    the envelope, and the decision counts (:attr:`Answer.decisions`)."""
     records = scored.records()
     envelope: Envelope | None = model.envelope
+    in_envelope = None
+    outside: list[int] = []
     if envelope is None:  # a bare MLflow model: no envelope, never high confidence
         for rec in records:
             rec["confidence"] = confidence(rec["probability"], in_distribution=False)
             rec["warnings"] = []
             rec["in_distribution"] = None
-        return records, 0
-    for rec in records:
-        rec["warnings"] = []
-        rec["in_distribution"] = True
-    outside = state.plausibility.outside(envelope, X)
-    for i in outside:  # the rare case: build the warnings only now
-        rec = records[i]
-        rec["confidence"] = confidence(rec["probability"], in_distribution=False)
-        rec["warnings"] = [w.as_dict() for w in envelope.warnings(X[i])]
-        rec["in_distribution"] = False
-    return records, len(outside)
+    else:
+        for rec in records:
+            rec["warnings"] = []
+            rec["in_distribution"] = True
+        outside = state.plausibility.outside(envelope, X)
+        in_envelope = np.ones(len(records), dtype=bool)
+        in_envelope[outside] = False
+        for i in outside:  # the rare case: build the warnings only now
+            rec = records[i]
+            rec["confidence"] = confidence(rec["probability"], in_distribution=False)
+            rec["warnings"] = [w.as_dict() for w in envelope.warnings(X[i])]
+            rec["in_distribution"] = False
+    referral = refer_rows(model.conformal, scored.probability, scored.prediction, in_envelope)
+    for rec, decision, names in zip(
+        records, referral.decision.tolist(), _set_lists(referral.sets), strict=True
+    ):
+        rec["decision"] = decision
+        rec["prediction_set"] = names
+    counts = referral.counts()
+    return records, len(outside), (counts["malignant"], counts["benign"], counts["refer"])
 
 
-def handle_predict(state: ServiceState, model: Any, content_type: bytes, body: bytes) -> Answer:
+#: A set's class names by (benign in it, malignant in it).
+_SET_NAMES: Final = {
+    (False, False): [],
+    (False, True): [CLASS_NAMES[1]],
+    (True, False): [CLASS_NAMES[0]],
+    (True, True): [CLASS_NAMES[0], CLASS_NAMES[1]],
+}
+
+
+def _set_lists(sets: Any) -> list[list[str]]:
+    """Each row of an ``(n, 2)`` set array as a fresh list of class names."""
+    return [list(_SET_NAMES[b, m]) for b, m in sets.tolist()]
+
+
+def handle_predict(
+    state: ServiceState, model: Any, content_type: bytes, body: bytes, query: bytes = b""
+) -> Answer:
     """The fast path of ``/predict``: the body parsed by hand (:mod:`.inputs`), then scored."""
     require_json(content_type)
     return predict_answer(state, model, single_row(parse_json(body)))
@@ -429,11 +466,14 @@ def predict_answer(state: ServiceState, model: Any, values: Sequence[float]) -> 
     elif state.plausibility.outside_one(envelope, values):  # the rare case: build warnings
         warnings = [w.as_dict() for w in envelope.warnings(X[0])]
         in_distribution = False
+    prediction_set, decision = refer_one(model.conformal, probability, prediction, in_distribution)
     answer = {
         "prediction": prediction,
         "prediction_label": CLASS_NAMES[prediction],
         "probability": probability,
         "confidence": confidence(probability, in_distribution is True),
+        "decision": decision,
+        "prediction_set": prediction_set,
         "warnings": warnings,
         "in_distribution": in_distribution,
         "threshold": threshold,
@@ -441,10 +481,22 @@ def predict_answer(state: ServiceState, model: Any, values: Sequence[float]) -> 
         "registry_version": model.registry_version,
         "api_version": API_VERSION,
     }
-    return Answer(orjson.dumps(answer), 1, prediction, 0 if in_distribution is not False else 1)
+    return Answer(
+        orjson.dumps(answer),
+        1,
+        prediction,
+        0 if in_distribution is not False else 1,
+        decisions=_ONE_DECISION[decision],
+    )
 
 
-def handle_batch(state: ServiceState, model: Any, content_type: bytes, body: bytes) -> Answer:
+#: Answer.decisions of one case, by its decision.
+_ONE_DECISION: Final = {"malignant": (1, 0, 0), "benign": (0, 1, 0), "refer": (0, 0, 1)}
+
+
+def handle_batch(
+    state: ServiceState, model: Any, content_type: bytes, body: bytes, query: bytes = b""
+) -> Answer:
     """The fast path of ``/predict/batch``: the body parsed by hand, then scored."""
     require_json(content_type)
     return batch_answer(
@@ -455,7 +507,7 @@ def handle_batch(state: ServiceState, model: Any, content_type: bytes, body: byt
 def batch_answer(state: ServiceState, model: Any, X: Any) -> Answer:
     """The answer of ``/predict/batch`` for the checked rows ``X`` (n, 30)."""
     scored = score(model.proba, X, model.threshold)
-    records, outside = _flag(state, model, X, scored)
+    records, outside, decisions = _flag(state, model, X, scored)
     common = {
         "threshold": scored.threshold,
         "model_version": model.run_id,
@@ -471,7 +523,9 @@ def batch_answer(state: ServiceState, model: Any, X: Any) -> Answer:
         "registry_version": model.registry_version,
         "api_version": API_VERSION,
     }
-    return Answer(orjson.dumps(doc), len(rows), int(scored.prediction.sum()), outside)
+    return Answer(
+        orjson.dumps(doc), len(rows), int(scored.prediction.sum()), outside, decisions=decisions
+    )
 
 
 #: Response header of /invocations: how many rows lie outside the model's envelope, and
@@ -481,9 +535,49 @@ OUT_OF_RANGE_ROWS_HEADER: Final = b"x-bcml-out-of-distribution-rows"
 MAX_LISTED_ROWS: Final = 100
 
 
-def handle_invocations(state: ServiceState, model: Any, content_type: bytes, body: bytes) -> Answer:
+#: The query parameter of /invocations asking for each row's decision and prediction set.
+DECISION_PARAM: Final = "decision"
+_TRUE: Final = frozenset({"true", "1", "yes"})
+_FALSE: Final = frozenset({"false", "0", "no", ""})
+
+
+def wants_decision(query: bytes) -> bool:
+    """Whether the query string asks for decisions (``?decision=true``); 400 naming the
+    parameter for a value that is neither true nor false. Other parameters are ignored, as
+    MLflow's scoring server ignores them."""
+    if not query:
+        return False
+    from urllib.parse import parse_qsl
+
+    values = [
+        v
+        for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        if k == DECISION_PARAM
+    ]
+    if not values:
+        return False
+    value = values[-1].strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InputError(
+        f"query parameter {DECISION_PARAM!r} must be true or false, got {values[-1][:40]!r}",
+        DECISION_PARAM,
+        400,
+    )
+
+
+def handle_invocations(
+    state: ServiceState, model: Any, content_type: bytes, body: bytes, query: bytes = b""
+) -> Answer:
     """The scoring protocol of ``mlflow models serve``: its content-type rules, its formats,
-    and ``{"predictions": [...]}`` holding ``predict()`` (0/1) as its pyfunc answers."""
+    and ``{"predictions": [...]}`` holding ``predict()`` (0/1) as its pyfunc answers.
+
+    With ``?decision=true`` each prediction becomes a record of three columns, as MLflow
+    writes a pyfunc's DataFrame output: ``{"prediction": 0/1, "decision": ...,
+    "prediction_set": [...]}``. Without it the body is exactly MLflow's."""
+    decision = wants_decision(query)
     parts = [p.strip() for p in content_type.decode("latin-1").split(";")]
     mime = parts[0]
     params = dict(p.partition("=")[::2] for p in parts[1:] if p)
@@ -513,16 +607,33 @@ def handle_invocations(state: ServiceState, model: Any, content_type: bytes, bod
         )
     scored = score(model.proba, X, model.threshold)
     pred = scored.prediction
-    body_out = orjson.dumps({"predictions": pred.tolist()})
     envelope = model.envelope
+    outside = [] if envelope is None else state.plausibility.outside(envelope, X)
+    if not decision:
+        body_out = orjson.dumps({"predictions": pred.tolist()})
+        decisions = (0, 0, 0)
+    else:
+        in_envelope = None
+        if envelope is not None:
+            in_envelope = np.ones(len(pred), dtype=bool)
+            in_envelope[outside] = False
+        referral = refer_rows(model.conformal, scored.probability, pred, in_envelope)
+        rows = [
+            {"prediction": p, "decision": d, "prediction_set": names}
+            for p, d, names in zip(
+                pred.tolist(), referral.decision.tolist(), _set_lists(referral.sets), strict=True
+            )
+        ]
+        body_out = orjson.dumps({"predictions": rows})
+        counts = referral.counts()
+        decisions = (counts["malignant"], counts["benign"], counts["refer"])
     if envelope is None:
-        return Answer(body_out, len(pred), int(pred.sum()), 0)
-    outside = state.plausibility.outside(envelope, X)
+        return Answer(body_out, len(pred), int(pred.sum()), 0, decisions=decisions)
     headers: tuple[tuple[bytes, bytes], ...] = ((OUT_OF_RANGE_HEADER, str(len(outside)).encode()),)
     if outside:
         listed = ",".join(map(str, outside[:MAX_LISTED_ROWS]))
         headers += ((OUT_OF_RANGE_ROWS_HEADER, listed.encode()),)
-    return Answer(body_out, len(pred), int(pred.sum()), len(outside), headers)
+    return Answer(body_out, len(pred), int(pred.sum()), len(outside), headers, decisions)
 
 
 log = logging.getLogger("breast_cancer_ml.service")

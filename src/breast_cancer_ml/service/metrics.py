@@ -29,6 +29,7 @@ class Metrics:
         self.latency: dict[str, list[float]] = {}
         self.predictions = {"malignant": 0, "benign": 0}
         self.out_of_range = 0
+        self.decisions = {"malignant": 0, "benign": 0, "refer": 0}
         self.reloads = {"loaded": 0, "refused": 0}
         #: failed calls to the tracking server (serving a model_uri); None: not following one
         self.registry_failures: int | None = None
@@ -42,12 +43,25 @@ class Metrics:
         hist[bisect_left(BUCKETS, seconds)] += 1
         hist[-1] += seconds
 
-    def count_predictions(self, malignant: int, total: int, out_of_range: int = 0) -> None:
+    def count_predictions(
+        self,
+        malignant: int,
+        total: int,
+        out_of_range: int = 0,
+        decisions: tuple[int, int, int] = (0, 0, 0),
+    ) -> None:
         """``total`` rows scored, ``malignant`` of them malignant, ``out_of_range`` of them
-        outside the model's plausibility envelope."""
+        outside the model's plausibility envelope; ``decisions``: how many answers said
+        malignant, benign and refer (rows answered without a decision count in none)."""
         self.predictions["malignant"] += malignant
         self.predictions["benign"] += total - malignant
         self.out_of_range += out_of_range
+        if decisions[0]:
+            self.decisions["malignant"] += decisions[0]
+        if decisions[1]:
+            self.decisions["benign"] += decisions[1]
+        if decisions[2]:
+            self.decisions["refer"] += decisions[2]
 
     def render(self, model_run_id: str | None, model_status: str) -> str:
         out = [
@@ -82,6 +96,12 @@ class Metrics:
             "# TYPE bcml_predictions_total counter",
         ]
         out += [f'bcml_predictions_total{{label="{k}"}} {v}' for k, v in self.predictions.items()]
+        out += [
+            "# HELP bcml_decisions_total Answers by decision (malignant, benign, or refer to "
+            "a pathologist); /invocations counts only the rows asked with ?decision=true.",
+            "# TYPE bcml_decisions_total counter",
+        ]
+        out += [f'bcml_decisions_total{{decision="{k}"}} {v}' for k, v in self.decisions.items()]
         out += [
             "# HELP bcml_out_of_range_total Cases scored with a feature outside the model's "
             "plausibility envelope.",

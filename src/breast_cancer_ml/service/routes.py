@@ -16,7 +16,7 @@ the request models are built at run time, and FastAPI reads a route's types from
 
 import time
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -26,6 +26,7 @@ from breast_cancer_ml import __version__
 from breast_cancer_ml.service import schemas
 from breast_cancer_ml.service.endpoints import (
     API_VERSION,
+    DECISION_PARAM,
     REQUEST_ID_KEY,
     SERVICE_NAME,
     Answer,
@@ -98,7 +99,7 @@ class ContractRoute(APIRoute):
 
 
 def _response(state: ServiceState, answer: Answer) -> Response:
-    state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside)
+    state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside, answer.decisions)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
     return Response(answer.body, media_type="application/json", headers=headers)
 
@@ -122,7 +123,9 @@ def prediction_router(state: ServiceState) -> APIRouter:
             '`{"features": {"radius_mean": ..., ...}}` with all 30 names. Each value must be '
             "finite, >= 0 and at most its feature's hard bound (in the schema). A case with "
             "a value outside the model's plausibility envelope is scored, flagged in "
-            "`warnings` and `in_distribution: false`, and never reported with high confidence."
+            "`warnings` and `in_distribution: false`, never reported with high confidence, "
+            "and referred (`decision: refer`). Every answer carries `decision` and "
+            "`prediction_set` (the refer rule: docs/serving.md)."
         ),
         response_model=schemas.PredictResponse,
         responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
@@ -153,22 +156,41 @@ def prediction_router(state: ServiceState) -> APIRouter:
             '`{"predictions": [0 or 1, ...]}` as the MLflow scoring server does. Rows '
             "outside the model's plausibility envelope are flagged in headers, leaving the "
             "body as MLflow clients expect it: `X-BCML-Out-Of-Distribution` (how many) and "
-            "`X-BCML-Out-Of-Distribution-Rows` (their 0-based positions, the first 100)."
+            "`X-BCML-Out-Of-Distribution-Rows` (their 0-based positions, the first 100). "
+            "With `?decision=true` each prediction is a record "
+            '`{"prediction", "decision", "prediction_set"}` (MLflow\'s layout of a DataFrame '
+            "answer); without it the body is exactly MLflow's."
         ),
         response_model=schemas.InvocationsResponse,
         responses=_errors(schemas.MlflowErrorResponse, 400, 401, 408, 413, 415, 503),
-        openapi_extra=_json_body(
-            "InvocationsRequest",
-            {"text/csv": {"schema": {"type": "string"}, "example": "radius_mean,...\n"}},
-        ),
+        openapi_extra={
+            **_json_body(
+                "InvocationsRequest",
+                {"text/csv": {"schema": {"type": "string"}, "example": "radius_mean,...\n"}},
+            ),
+            "parameters": [
+                {
+                    "name": DECISION_PARAM,
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "boolean", "default": False},
+                    "description": "true: each row's decision and prediction set as well.",
+                }
+            ],
+        },
     )
     async def invocations(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").encode("latin-1")
         body = await request.body()
         model = served_model(state)
-        return _response(state, handle_invocations(state, model, content_type, body))
+        query = request.scope.get("query_string", b"")
+        return _response(state, handle_invocations(state, model, content_type, body, query))
 
     return router
+
+
+#: The media type of each ``/model/card`` format.
+CARD_MEDIA_TYPES: Final = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
 
 
 def info_router(state: ServiceState) -> APIRouter:
@@ -205,6 +227,7 @@ def info_router(state: ServiceState) -> APIRouter:
                 "health": "/health",
                 "ready": "/ready",
                 "model_info": "/model/info",
+                "model_card": "/model/card",
                 "metrics": "/metrics",
                 "docs": "/docs",
                 "openapi": "/openapi.json",
@@ -273,30 +296,82 @@ def info_router(state: ServiceState) -> APIRouter:
     async def model_info(request: Request) -> Any:
         model = holder.current
         if model is None:
-            return JSONResponse(
-                error_doc(
-                    503,
-                    f"no verified model is loaded ({holder.status}); see /ready",
-                    request.scope.get(REQUEST_ID_KEY, ""),
-                ),
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-        meta = model.metadata
+            return _no_model(request)
+        record = model.record
+        conformal = model.conformal
         return schemas.ModelInfo(
             run_id=model.run_id,
             registry_version=model.registry_version,
-            promoted_at=meta.get("promoted_at"),
-            data_version=meta.get("data_version"),
-            model_type=meta.get("model_type"),
-            model_uri=meta.get("model_uri"),
-            registered_model=meta.get("registered_model"),
-            metrics={k: float(v) for k, v in meta.get("metrics", {}).items()},
+            promoted_at=record.promoted_at if record else None,
+            data_version=record.data_version if record else None,
+            model_type=record.model_type if record else None,
+            model_uri=record.model_uri if record else None,
+            registered_model=(
+                record.registered_model.model_dump() if record and record.registered_model else None
+            ),
+            metrics=dict(record.metrics) if record else {},
             threshold=model.threshold,
-            gate=meta.get("gate"),
+            gate=record.gate.model_dump() if record and record.gate else None,
+            refer_rule=conformal.to_metadata() if conformal is not None else None,
             feature_names=model.feature_names,
             loaded_at=iso(holder.loaded_at),
         )
+
+    def _no_model(request: Request) -> JSONResponse:
+        return JSONResponse(
+            error_doc(
+                503,
+                f"no verified model is loaded ({holder.status}); see /ready",
+                request.scope.get(REQUEST_ID_KEY, ""),
+            ),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @router.get(
+        "/model/card",
+        tags=["service"],
+        summary="The served model's card (MODEL_CARD.md; ?format=html for MODEL_CARD.html)",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "content": {"text/markdown": {"schema": {"type": "string"}}, "text/html": {}},
+                "description": "The card published beside the served model at promotion.",
+            },
+            400: {"model": schemas.ErrorResponse, "description": "format is not md or html"},
+            404: {"model": schemas.ErrorResponse, "description": "The model has no card"},
+            503: {"model": schemas.ErrorResponse, "description": "No verified model"},
+        },
+    )
+    async def model_card(request: Request, format: str = "md") -> Any:
+        model = holder.current  # read once: the card of the model that answers now
+        rid = request.scope.get(REQUEST_ID_KEY, "")
+        if format not in CARD_MEDIA_TYPES:
+            return JSONResponse(
+                error_doc(400, "format must be md or html", rid, field="format"),
+                status_code=400,
+            )
+        if model is None:
+            return _no_model(request)
+        path = model.card_path(format)
+        text = None
+        if path is not None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError:
+                text = None
+        if text is None:
+            return JSONResponse(
+                error_doc(
+                    404,
+                    f"the served model ({model.run_id}) was published without a model card "
+                    f"({'MODEL_CARD.html' if format == 'html' else 'MODEL_CARD.md'}); "
+                    "promote a model trained by a bcml that writes one",
+                    rid,
+                ),
+                status_code=404,
+            )
+        return Response(text, media_type=CARD_MEDIA_TYPES[format])
 
     @router.get(
         "/metrics",

@@ -133,6 +133,20 @@ class OutOfRangeWarning(BaseModel):
     high: float = Field(description="Upper end of the feature's plausibility envelope.")
 
 
+ClassName = Literal["Benign", "Malignant"]
+DecisionName = Literal["malignant", "benign", "refer"]
+_SET_DOC = (
+    "The classes the model cannot rule out at the refer rule's coverage (conformal prediction "
+    'set): ["Malignant"], ["Benign"], ["Benign", "Malignant"] or []. For a model published '
+    "without a refer rule, the thresholded class alone."
+)
+_DECISION_DOC = (
+    "malignant or benign when the prediction set is that single class and agrees with "
+    "`prediction`; refer (to a pathologist) when the set is empty or holds both classes, when "
+    "they disagree, or when the case is outside the model's plausibility envelope."
+)
+
+
 class RowResult(BaseModel):
     prediction: Literal[0, 1] = Field(description="1 = malignant, 0 = benign.")
     prediction_label: Literal["Malignant", "Benign"]
@@ -141,6 +155,8 @@ class RowResult(BaseModel):
         description="high: p >= 0.8 or p <= 0.2; medium: p >= 0.6 or p <= 0.4; else low. "
         "Always low for a case outside the model's plausibility envelope."
     )
+    decision: DecisionName = Field(description=_DECISION_DOC)
+    prediction_set: list[ClassName] = Field(max_length=2, description=_SET_DOC)
     warnings: list[OutOfRangeWarning] = Field(
         description="One entry per feature outside the model's plausibility envelope (the "
         "training split's range widened by 10%); empty when every value is within it."
@@ -166,6 +182,8 @@ class PredictResponse(RowResult):
                     "prediction_label": "Malignant",
                     "probability": 0.99998,
                     "confidence": "high",
+                    "decision": "malignant",
+                    "prediction_set": ["Malignant"],
                     "warnings": [],
                     "in_distribution": True,
                     "threshold": 0.5,
@@ -209,8 +227,19 @@ class InvocationsRequest(BaseModel):
     params: dict[str, Any] | None = Field(None, description="Accepted and ignored.")
 
 
+class InvocationRow(BaseModel):
+    """One row of /invocations?decision=true (MLflow's records layout of a DataFrame)."""
+
+    prediction: Literal[0, 1] = Field(description="predict(): 1 malignant, 0 benign.")
+    decision: DecisionName = Field(description=_DECISION_DOC)
+    prediction_set: list[ClassName] = Field(max_length=2, description=_SET_DOC)
+
+
 class InvocationsResponse(BaseModel):
-    predictions: list[Literal[0, 1]] = Field(description="predict(): 1 malignant, 0 benign.")
+    predictions: list[Literal[0, 1]] | list[InvocationRow] = Field(
+        description="predict(): 1 malignant, 0 benign, as MLflow answers; with "
+        "?decision=true one record per row with its decision and prediction set."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -304,6 +333,12 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     threshold: float = Field(description="Decision threshold used by every prediction route.")
     gate: dict[str, Any] | None = Field(description="The promotion gate's thresholds and result.")
+    refer_rule: dict[str, Any] | None = Field(
+        None,
+        description="The conformal refer rule fitted at promotion (method, alpha, per-class "
+        "quantiles, calibration counts); null when the model was published without one "
+        "(its prediction set is then the thresholded class).",
+    )
     feature_names: list[str] = Field(description="Feature order of positional inputs.")
     loaded_at: str | None
 

@@ -77,6 +77,8 @@ def test_csv_scores_every_valid_row_in_input_order_and_rejects_the_rest(
         "prediction_label",
         "probability",
         "confidence",
+        "decision",
+        "prediction_set",
         "warnings",
         "model_version",
     ]
@@ -157,7 +159,8 @@ def test_stdin_to_stdout(trained, csv_input, tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     lines = done.stdout.decode().splitlines()
     assert lines[0] == (
-        '"row","id","prediction","prediction_label","probability","confidence","warnings",'
+        '"row","id","prediction","prediction_label","probability","confidence","decision",'
+        '"prediction_set","warnings",'
         '"model_version"'
     )
     assert len(lines) == 1 + N_ROWS - len(BAD)
@@ -217,8 +220,13 @@ def test_every_model_source_gives_the_same_scores(trained, csv_input, tmp_path, 
         assert "envelope:   none recorded for this model" in err
         text = pcsv.ConvertOptions(column_types={"warnings": pa.string()})
         other, ref = (pcsv.read_csv(p, convert_options=text) for p in (out, reference))
-        judged = ["confidence", "warnings"]
+        judged = ["confidence", "warnings", "decision", "prediction_set"]
         assert other.drop_columns(judged).equals(ref.drop_columns(judged))
+        # nor a refer rule: the set is the thresholded class, and no row is referred for
+        # being out of an envelope it does not have
+        labels = other.column("prediction_label").to_pylist()
+        assert other.column("prediction_set").to_pylist() == labels
+        assert other.column("decision").to_pylist() == [label.lower() for label in labels]
         assert set(other.column("warnings").to_pylist()) == {""}  # nothing to compare with
         assert "high" in ref.column("confidence").to_pylist()
         assert set(other.column("confidence").to_pylist()) <= {"low", "medium"}

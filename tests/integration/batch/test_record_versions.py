@@ -12,6 +12,7 @@ import pytest
 
 from breast_cancer_ml.adapters.model_store import seal_metadata
 from breast_cancer_ml.cli import main
+from breast_cancer_ml.domain.records import SCHEMA_VERSION
 from breast_cancer_ml.settings import BUNDLED_DATA
 
 from .conftest import Trained
@@ -26,7 +27,7 @@ def _with_metadata(trained: Trained, tmp_path: Path, change: dict[str, object]) 
     shutil.copytree(trained.model.folder, folder)
     path = folder / "promotion_metadata.json"
     metadata = json.loads(path.read_text())
-    assert metadata["schema_version"] == 1  # what this version writes
+    assert metadata["schema_version"] == SCHEMA_VERSION  # what this version writes
     metadata.pop("schema_version")
     path.write_text(json.dumps(metadata | change))
     seal_metadata(folder)
@@ -44,9 +45,10 @@ def test_metadata_without_schema_version_still_scores(trained: Trained, tmp_path
 def test_metadata_from_a_newer_bcml_is_refused_with_exit_4_and_no_output(
     trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = _with_metadata(trained, tmp_path, {"schema_version": 2})
+    newer = SCHEMA_VERSION + 1
+    folder = _with_metadata(trained, tmp_path, {"schema_version": newer})
     out = tmp_path / "scores.csv"
     argv = ["predict", "--model", str(folder), "--input", str(BUNDLED_DATA), "--output", str(out)]
     assert main(argv) == 4
-    assert "schema_version 2 was written by a newer bcml" in capsys.readouterr().err
+    assert f"schema_version {newer} was written by a newer bcml" in capsys.readouterr().err
     assert not out.exists()

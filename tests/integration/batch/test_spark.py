@@ -21,7 +21,7 @@ from benchmarks.synthetic import synthetic_table
 
 from breast_cancer_ml.cli import main
 
-from .conftest import Trained
+from .conftest import RULE, Trained
 
 
 def _java() -> str | None:
@@ -97,11 +97,20 @@ def bcml(trained: Trained, *args: str) -> int:
 
 def assert_same_scores(local: pa.Table, distributed: pa.Table) -> None:
     assert distributed.column_names == local.column_names
-    for name in ("row", "id", "prediction", "prediction_label", "confidence", "model_version"):
+    for name in (
+        "row",
+        "id",
+        "prediction",
+        "prediction_label",
+        "confidence",
+        "decision",
+        "model_version",
+    ):
         assert distributed.column(name).to_pylist() == local.column(name).to_pylist(), name
     # an all-empty CSV column reads back as nulls
-    warnings = [w or "" for w in distributed.column("warnings").to_pylist()]
-    assert warnings == [w or "" for w in local.column("warnings").to_pylist()]
+    for name in ("warnings", "prediction_set"):
+        texts = [w or "" for w in distributed.column(name).to_pylist()]
+        assert texts == [w or "" for w in local.column(name).to_pylist()], name
     np.testing.assert_allclose(
         distributed.column("probability").to_numpy(),
         local.column("probability").to_numpy(),
@@ -206,3 +215,25 @@ def test_spark_max_rejects_stops_with_exit_2_and_writes_nothing(
     assert "4 invalid row(s), more than --max-rejects 3; nothing written" in err
     assert "The first: row 4 (id '4'): radius_mean: not a number" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_spark_gives_the_local_engines_decisions_under_a_refer_rule(
+    spark, with_rule, csv_input, tmp_path, capsys
+):
+    assert bcml(with_rule, "--input", str(csv_input), "--output", str(tmp_path / "local.csv")) == 0
+    local_err = capsys.readouterr().err
+    out = tmp_path / "spark.parquet"
+    args = ["--engine", "spark", "--master", "local[2]", "--input", str(csv_input)]
+    assert bcml(with_rule, *args, "--output", str(out)) == 0
+    err = capsys.readouterr().err
+    local = pcsv.read_csv(
+        tmp_path / "local.csv",
+        convert_options=pcsv.ConvertOptions(column_types={"id": pa.string()}),
+    )
+    distributed = spark_parts(out, "parquet")
+    assert_same_scores(local, distributed)
+    decisions = local.column("decision").to_pylist()
+    assert {"malignant", "benign", "refer"} <= set(decisions)  # the rule is exercised
+    referred = f"decisions:  {decisions.count('refer'):,} of 4,996 scored row(s) referred"
+    assert referred in local_err and referred in err
+    assert f"alpha {RULE.alpha:g}" in err

@@ -79,6 +79,7 @@ def promote(
     threshold: float = 0.5,
     metadata: dict[str, Any] | None = None,
     bad_metadata: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
 ) -> str:
     """Publish ``model`` as models_dir/latest with a fresh run id; return the run id.
 
@@ -87,10 +88,14 @@ def promote(
     ``bad_metadata`` overwrites keys of it (a key whose value is ``...`` is removed) as a
     broken writer would: the publisher records it, sidecar hash included, so the model is
     refused for what its metadata says (a hand edit after publishing is a hash mismatch).
+    ``files`` ({name: text}) are written beside the model before ``latest`` moves, as training
+    publishes ``MODEL_CARD.md`` and ``MODEL_CARD.html``.
     """
     run_id = uuid.uuid4().hex
 
     def corrupt(folder: Path) -> None:
+        for name, text in (files or {}).items():
+            (folder / name).write_text(text, encoding="utf-8")
         if tamper:
             skops = folder / "model" / "model.skops"
             data = bytearray(skops.read_bytes())

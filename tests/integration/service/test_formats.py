@@ -34,6 +34,8 @@ def test_seed_readme_curl_works_as_written(served: Any) -> None:
         "prediction_label",
         "probability",
         "confidence",
+        "decision",
+        "prediction_set",
         "warnings",
         "in_distribution",
         "threshold",

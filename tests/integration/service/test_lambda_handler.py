@@ -230,6 +230,8 @@ def test_predict_answers_as_the_service_does(
     assert doc["prediction"] == 1 and doc["prediction_label"] == "Malignant"
     assert doc["probability"] == pytest.approx(expected, abs=1e-12)
     assert doc["model_version"] == model_store[1]
+    # published without a refer rule: the set is the thresholded class
+    assert (doc["decision"], doc["prediction_set"]) == ("malignant", ["Malignant"])
     headers = response.get("headers") or {}
     assert headers["content-type"] == JSON and headers["x-request-id"]
 
@@ -267,6 +269,23 @@ def test_the_input_contract_and_the_envelope_hold_in_lambda_too(handler: Any, ma
     assert doc["in_distribution"] is False
     assert doc["confidence"] == "low"
     assert [w["feature"] for w in doc["warnings"]] == ["smoothness_mean"]
+    assert doc["decision"] == "refer"
+
+
+def test_invocations_give_decisions_when_the_query_asks_in_lambda_too(handler: Any) -> None:
+    csv = (",".join(FEATURES) + "\n" + ",".join(map(str, EXAMPLE)) + "\n").encode()
+    v2 = http_api("POST", "/invocations", csv, content_type="text/csv")
+    v2["rawQueryString"] = "decision=true"
+    v1 = rest("POST", "/invocations", csv, content_type="text/csv")
+    v1["queryStringParameters"] = {"decision": "true"}
+    v1["multiValueQueryStringParameters"] = {"decision": ["true"]}
+    expected = {
+        "predictions": [{"prediction": 1, "decision": "malignant", "prediction_set": ["Malignant"]}]
+    }
+    for event in (v2, v1):
+        response = handler(event, Context())
+        assert response["statusCode"] == 200, response
+        assert body_of(response) == expected
 
 
 def test_without_a_model_health_answers_and_the_rest_is_503(tmp_path: Path) -> None:

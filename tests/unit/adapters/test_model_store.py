@@ -20,6 +20,7 @@ from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.models import build_pipeline
+from breast_cancer_ml.domain.records import SCHEMA_VERSION
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import BadMetadataError, ModelIntegrityError, ModelStoreError
 
@@ -523,7 +524,9 @@ def test_metadata_from_a_newer_bcml_refuses_the_model_as_bad_metadata(
     tmp_path: Path, model_dir: Path
 ) -> None:
     models = tmp_path / "models"
-    model_store.publish(models, "run1", model_dir, [], meta("run1") | {"schema_version": 2})
+    model_store.publish(
+        models, "run1", model_dir, [], meta("run1") | {"schema_version": SCHEMA_VERSION + 1}
+    )
     with pytest.raises(BadMetadataError, match="written by a newer bcml") as info:
         model_store.load_latest(models)
     assert info.value.reason == "bad_metadata"

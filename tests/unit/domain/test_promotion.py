@@ -45,3 +45,41 @@ def test_reasons_say_which_side_of_each_bound() -> None:
         "cv_recall_mean 0.9588 >= min_recall 0.9500",
         "cv_recall_std 0.0484 <= max_recall_std 0.0500",
     )
+
+
+CALIBRATED = GateThresholds(min_recall=0.95, max_recall_std=0.05, max_ece=0.05, max_brier=0.05)
+
+
+@pytest.mark.parametrize(
+    ("ece", "brier", "passed", "failing_rule"),
+    [
+        (0.02, 0.02, True, None),
+        (0.05, 0.05, True, None),  # both bounds are inclusive
+        (0.0501, 0.02, False, "cv_ece 0.0501 > max_ece 0.0500"),
+        (0.02, 0.0501, False, "cv_brier_mean 0.0501 > max_brier 0.0500"),
+        (math.nan, 0.02, False, "cv_ece nan > max_ece"),
+        (None, 0.02, False, "cv_ece unmeasured > max_ece"),
+        (0.02, None, False, "cv_brier_mean unmeasured > max_brier"),
+    ],
+)
+def test_calibration_rules_judge_the_out_of_fold_ece_and_brier(
+    ece: float | None, brier: float | None, passed: bool, failing_rule: str | None
+) -> None:
+    decision = evaluate_gate(0.97, 0.02, CALIBRATED, ece=ece, brier=brier)
+    assert decision.passed is passed
+    assert len(decision.reasons) == 4
+    if failing_rule is not None:
+        assert any(r.startswith(failing_rule) for r in decision.reasons), decision.reasons
+
+
+def test_calibration_rules_do_not_rescue_a_failed_recall_rule() -> None:
+    d = evaluate_gate(0.90, 0.02, CALIBRATED, ece=0.01, brier=0.01)
+    assert not d.passed
+    assert d.reasons[2:] == (
+        "cv_ece 0.0100 <= max_ece 0.0500",
+        "cv_brier_mean 0.0100 <= max_brier 0.0500",
+    )
+
+
+def test_without_calibration_bounds_the_gate_has_only_the_recall_rules() -> None:
+    assert len(evaluate_gate(0.97, 0.02, DEFAULT, ece=0.9, brier=0.9).reasons) == 2

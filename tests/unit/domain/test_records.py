@@ -64,9 +64,12 @@ def test_old_promotion_metadata_without_schema_version_loads_as_version_1() -> N
 
 def test_a_record_written_today_reads_back_equal_and_carries_its_version() -> None:
     summary = parse_record(RunSummary, _old("run_summary.json"), "old")
+    # a version 1 record written back stays version 1: it still lacks what version 2 adds
     written = json.loads(summary.to_json())
-    assert written["schema_version"] == SCHEMA_VERSION
+    assert written["schema_version"] == 1
     assert parse_record(RunSummary, written, "new") == summary
+    fresh = RunSummary(**summary.model_dump(exclude={"schema_version"}))
+    assert json.loads(fresh.to_json())["schema_version"] == SCHEMA_VERSION == 2
     metadata = parse_metadata(_old("promotion_metadata.json"), "old")
     assert parse_metadata(json.loads(metadata.to_json()), "new") == metadata
 
@@ -93,8 +96,9 @@ def test_a_newer_schema_version_is_refused_as_bad_metadata(cls: Any, name: str) 
 
 
 def test_a_newer_verdict_is_refused_too() -> None:
-    with pytest.raises(BadMetadataError, match="schema_version 2"):
-        parse_record(ChallengerVerdict, {"schema_version": 2, "evaluated": False}, "verdict")
+    newer = SCHEMA_VERSION + 1
+    with pytest.raises(BadMetadataError, match=f"schema_version {newer}"):
+        parse_record(ChallengerVerdict, {"schema_version": newer, "evaluated": False}, "verdict")
 
 
 def test_a_broken_field_is_named_without_its_value() -> None:

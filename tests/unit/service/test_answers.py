@@ -30,6 +30,7 @@ class _Served:
     run_id = "run-1"
     threshold = 0.5
     registry_version = "4"
+    conformal = None  # published without a refer rule
 
     def __init__(self, model: Any, envelope: Envelope | None) -> None:
         self.proba = proba_function(model)

@@ -25,6 +25,7 @@ class _Model:
     threshold = 0.5
     envelope = Envelope(low=(0.0,) * 30, high=tuple(HARD_MAX.tolist()))
     registry_version = None
+    conformal = None  # published without a refer rule
 
     def __init__(self, proba: Any) -> None:
         self.proba = proba

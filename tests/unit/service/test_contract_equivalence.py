@@ -23,8 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import HARD_BOUNDS, HARD_MAX, Envelope
 from breast_cancer_ml.domain.schema import FEATURES
+from breast_cancer_ml.service import schemas
 from breast_cancer_ml.service.app import create_app
 from breast_cancer_ml.service.inputs import InputError, batch_features, single_row, to_array
 from breast_cancer_ml.service.schemas import EXAMPLE_ROW, request_models
@@ -193,6 +195,11 @@ class _Model:
     threshold = 0.5
     envelope = Envelope(low=(0.0,) * 30, high=tuple(HARD_MAX.tolist()))
     registry_version = None
+    # p = 0.7 below: benign (0.7 <= 0.8) and malignant (0.3 <= 0.5) are both in the set, so
+    # every answer is a referral and both paths must say so
+    conformal = ConformalParams(
+        alpha=0.05, q_benign=0.8, q_malignant=0.5, n_benign=200, n_malignant=120
+    )
 
     @staticmethod
     def proba(X: Any) -> Any:
@@ -238,6 +245,16 @@ BODIES: list[tuple[str, str, bytes]] = [
         json.dumps({"dataframe_split": {"columns": FEATURES, "data": [EXAMPLE_ROW]}}).encode(),
     ),
     ("/invocations", "records", json.dumps({"dataframe_records": [NAMED]}).encode()),
+    (
+        "/invocations?decision=true",
+        "with decisions",
+        json.dumps({"dataframe_records": [NAMED, NAMED]}).encode(),
+    ),
+    (
+        "/invocations?decision=maybe",
+        "bad decision parameter",
+        json.dumps({"dataframe_records": [NAMED]}).encode(),
+    ),
     ("/invocations", "two layouts", json.dumps({"instances": [NAMED], "inputs": [NAMED]}).encode()),
     (
         "/invocations",
@@ -275,6 +292,12 @@ def test_fast_path_and_declared_route_give_the_same_answer(
     )
     if fast.status_code == 200:
         assert fast.json() == declared.json()
+        # and the answer is what the declared response schema says (OpenAPI documents it)
+        response_model = {
+            "/predict": schemas.PredictResponse,
+            "/predict/batch": schemas.BatchResponse,
+        }.get(path, schemas.InvocationsResponse)
+        response_model.model_validate(fast.json())
     else:
         assert fast.json()["error"]["code"] == declared.json()["error"]["code"]
         if fast.status_code == 400:  # the same decoder on both paths: the same words

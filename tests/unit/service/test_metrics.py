@@ -43,3 +43,25 @@ def test_label_values_are_escaped() -> None:
     text = m.render('run"with\\quote', "refused")
     info = {f.name: f for f in text_string_to_metric_families(text)}["bcml_model_info"]
     assert info.samples[0].labels == {"run_id": 'run"with\\quote', "status": "refused"}
+
+
+def test_decisions_are_counted_by_decision_and_every_decision_is_exposed_from_zero() -> None:
+    m = Metrics()
+    first = {f.name: f for f in text_string_to_metric_families(m.render(None, "no_model"))}
+    family = first["bcml_decisions"]
+    assert family.type == "counter"
+    assert {s.labels["decision"]: s.value for s in family.samples if s.name.endswith("_total")} == {
+        "malignant": 0,
+        "benign": 0,
+        "refer": 0,
+    }
+    m.count_predictions(malignant=3, total=5, decisions=(2, 1, 2))
+    m.count_predictions(malignant=1, total=1, decisions=(0, 0, 1))
+    m.count_predictions(malignant=1, total=2)  # /invocations without ?decision=true
+    families = {f.name: f for f in text_string_to_metric_families(m.render("run-1", "ready"))}
+    samples = families["bcml_decisions"].samples
+    assert {s.labels["decision"]: s.value for s in samples if s.name.endswith("_total")} == {
+        "malignant": 2,
+        "benign": 1,
+        "refer": 3,
+    }
