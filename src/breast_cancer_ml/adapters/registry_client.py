@@ -336,14 +336,25 @@ class RegistryCache:
         run_uri = self.client.run_artifact_uri(version.run_id)
         promotion = f"{run_uri.rstrip('/')}/{model_store.PROMOTION_ARTIFACT_DIR}"
         for name in (model_store.METADATA_FILE, model_store.METADATA_SIDECAR):
-            try:
-                self.client.download_file(f"{promotion}/{name}", staging / name)
-            except RegistryNotFoundError:
-                raise BadMetadataError(
-                    f"{version.name} version {version.version}: its run has no "
-                    f"{model_store.PROMOTION_ARTIFACT_DIR}/{name}, so it cannot be verified. "
-                    "Refusing it; promote models with `bcml train`."
-                ) from None
+            self._download_promotion_file(version, promotion, name, staging)
+        # the model card, hashed in the metadata (card_sha256) and checked with the model
+        cards = model_store.read_metadata(staging).get("card_sha256")
+        if isinstance(cards, dict):
+            for name in cards:
+                if name in model_store.CARD_FILES:
+                    self._download_promotion_file(version, promotion, name, staging)
+
+    def _download_promotion_file(
+        self, version: RegistryVersion, promotion: str, name: str, staging: Path
+    ) -> None:
+        try:
+            self.client.download_file(f"{promotion}/{name}", staging / name)
+        except RegistryNotFoundError:
+            raise BadMetadataError(
+                f"{version.name} version {version.version}: its run has no "
+                f"{model_store.PROMOTION_ARTIFACT_DIR}/{name}, so it cannot be verified. "
+                "Refusing it; promote models with `bcml train`."
+            ) from None
 
 
 def _safe_name(name: str) -> str:

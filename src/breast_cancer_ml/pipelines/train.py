@@ -480,8 +480,10 @@ def _log_and_promote(
             # metadata (run artifacts) and the registry's own copy of its SHA256 (a tag)
             # before the alias points at it, so a service following the alias never sees a
             # champion it cannot verify, and alias and `latest` move together.
+            attached = [model_store.METADATA_FILE, model_store.METADATA_SIDECAR]
+            attached += [n for n in model_store.CARD_FILES if (folder / n).is_file()]
             tracker.log_artifacts(
-                [folder / model_store.METADATA_FILE, folder / model_store.METADATA_SIDECAR],
+                [folder / name for name in attached],
                 artifact_path=model_store.PROMOTION_ARTIFACT_DIR,
             )
             tracker.set_version_tag(

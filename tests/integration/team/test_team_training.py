@@ -97,7 +97,11 @@ def test_train_against_the_server_promotes_registers_and_attaches_promotion_meta
     assert run.data.metrics["promoted"] == 1.0
     # the metadata travelled through the artifact proxy into S3 and hashes to the tag
     files = {a.path for a in client.list_artifacts(version.run_id, "promotion")}
-    assert files == {"promotion/promotion_metadata.json", "promotion/promotion_metadata.sha256"}
+    cards = [n for n in model_store.CARD_FILES if (latest / n).is_file()]
+    assert cards  # training writes the model card beside the model
+    assert files == {
+        f"promotion/{n}" for n in (model_store.METADATA_FILE, model_store.METADATA_SIDECAR, *cards)
+    }
     got = Path(client.download_artifacts(version.run_id, "promotion", str(tmp_path / "dl")))
     assert model_store.sha256_file(got / model_store.METADATA_FILE) == digest
     metadata = json.loads((got / model_store.METADATA_FILE).read_text())
