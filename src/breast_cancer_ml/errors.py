@@ -84,3 +84,22 @@ class PortInUseError(BcmlError):
     """``bcml serve`` cannot listen: another process holds the port."""
 
     exit_code = 6
+
+
+class RegistryUnreachableError(ModelStoreError):
+    """The MLflow tracking server cannot be reached, timed out or answered with a 5xx."""
+
+    reason = "registry_unreachable"
+
+
+class RegistryAuthError(ModelStoreError):
+    """The tracking server refused the credentials (401/403): MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) are missing or wrong."""
+
+    reason = "registry_auth"
+
+
+class RegistryNotFoundError(ModelStoreError):
+    """The registered model, alias, version or artifact does not exist on the server."""
+
+    reason = "not_in_registry"

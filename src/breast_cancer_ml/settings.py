@@ -318,7 +318,31 @@ class ServeSettings(BcmlSettings):
         [], description="Comma-separated origins allowed by CORS (none: CORS off)."
     )
     reload_interval: float = Field(
-        2.0, gt=0, le=3600, description="Seconds between checks of models_dir/latest."
+        2.0,
+        gt=0,
+        le=3600,
+        description="Seconds between checks of models_dir/latest (or of the model_uri alias).",
+    )
+    model_uri: str | None = Field(
+        None,
+        pattern=r"^models:/[^/@]+(@[^/@]+|/\d+)$",
+        description="Serve models:/<name>@<alias> (or models:/<name>/<version>) from an MLflow "
+        "tracking server instead of models_dir/latest, following the alias; credentials from "
+        "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN).",
+    )
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking server (http[s]://) for model_uri; else MLFLOW_TRACKING_URI.",
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Local cache of registry versions (default: MODELS_DIR/registry-cache)."
+    )
+    registry_retry_max: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between retries while the tracking server is unreachable "
+        "(the wait doubles from reload_interval up to this).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the JSON logs."

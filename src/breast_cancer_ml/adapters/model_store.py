@@ -52,6 +52,9 @@ METADATA_FILE = "promotion_metadata.json"
 METADATA_SIDECAR = "promotion_metadata.sha256"
 #: The registry version tag holding the same SHA256 as the sidecar.
 METADATA_SHA256_TAG = "promotion_metadata_sha256"
+#: The training run's artifact folder holding the metadata file and its sidecar, attached
+#: before the alias moves: a service following the registry verifies a version with them.
+PROMOTION_ARTIFACT_DIR = "promotion"
 LOCK_FILE = ".publish.lock"
 #: The model card published beside the model (``adapters/model_card.py``, written at promotion)
 #: and its HTML rendering: hashed like the model files (``card_sha256``), checked on load.
@@ -139,8 +142,10 @@ def publish(
     folder, ``metadata`` plus the SHA256 of every model file is written as
     ``promotion_metadata.json`` (training passes a :class:`PromotionMetadata`; tests may pass
     a deliberately broken dict, which loading then refuses), the folder is fsynced and renamed
-    to ``history/<run_id>``, and
-    ``latest`` is switched to it by an atomic rename. ``before_swap`` is a test hook.
+    to ``history/<run_id>``, and ``latest`` is switched to it by an atomic rename.
+    ``before_swap(final)`` runs under the lock just before the swap (training moves the
+    registry alias there, so the alias and ``latest`` move together; tests use it to
+    interleave); if it raises, ``latest`` stays.
 
     ``expected_latest`` (a run id, or ``None`` for "no model yet") is the champion the caller
     compared itself with: if another publisher replaced it meanwhile, the publish is refused

@@ -24,6 +24,8 @@ from typing import Any, Final
 from breast_cancer_ml.errors import TrackingStoreError
 from breast_cancer_ml.settings import DEFAULT_TRACKING_URI
 
+#: The file MLflow's client adds to a downloaded registry model (models_artifact_repo.py).
+REGISTERED_MODEL_META = "registered_model_meta"
 #: How long a start-up waits for another process that is creating or migrating the store.
 STORE_LOCK_TIMEOUT_S = 300.0
 
@@ -188,11 +190,19 @@ class Tracker:
         self, experiment: str, tags: Mapping[str, str], run_name: str | None = None
     ) -> Iterator[str]:
         """Start a run in ``experiment`` and yield its id. An exception marks it FAILED."""
+        from mlflow.exceptions import MlflowException
+
         with self._errors("starting a run"):
             if self._mlflow.get_experiment_by_name(experiment) is None:
-                self._mlflow.create_experiment(
-                    experiment, artifact_location=_artifact_location(self.tracking_uri, experiment)
-                )
+                try:
+                    self._mlflow.create_experiment(
+                        experiment,
+                        artifact_location=_artifact_location(self.tracking_uri, experiment),
+                    )
+                except MlflowException as exc:
+                    # another training created it between the two calls (a shared server)
+                    if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                        raise
             self._mlflow.set_experiment(experiment)
             active = self._mlflow.start_run(tags=dict(tags), run_name=run_name)
         with self._ending():
@@ -227,10 +237,10 @@ class Tracker:
         with self._errors("logging metrics"):
             self._mlflow.log_metrics(dict(metrics))
 
-    def log_artifacts(self, paths: list[Path]) -> None:
+    def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
         with self._errors("logging artifacts"):
             for path in paths:
-                self._mlflow.log_artifact(str(path))
+                self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
     def log_sklearn_model(
         self,
@@ -274,6 +284,10 @@ class Tracker:
             local = self._mlflow.artifacts.download_artifacts(
                 artifact_uri=info.model_uri, dst_path=str(download_to)
             )
+        # MLflow's client writes `registered_model_meta` into a models:/ download; it is not a
+        # logged artifact, so a copy fetched from the server (bcml serve --model-uri) never has
+        # it. Published hashes cover exactly the files the tracking server holds.
+        (Path(local) / REGISTERED_MODEL_META).unlink(missing_ok=True)
         return LoggedModel(model_uri=info.model_uri, local_dir=Path(local))
 
     def register(self, model_uri: str, name: str, run_id: str) -> str:

@@ -20,7 +20,9 @@ def add_parser(sub: Any) -> None:
         help="run the prediction service (FastAPI + uvicorn) on models/latest",
         description="Serve the promoted model over HTTP: /predict, /predict/batch, "
         "/invocations (MLflow protocol), /health, /ready, /model/info, /metrics, /docs. "
-        "A newly promoted model is picked up without a restart. The API key is read from "
+        "A newly promoted model is picked up without a restart; with --model-uri "
+        "models:/<name>@<alias> the service follows that registry alias on an MLflow tracking "
+        "server instead of models/latest (docs/team.md). The API key is read from "
         "the BCML_API_KEY environment variable only (never a flag: it would show in ps) and "
         "must be at least 16 characters. Exit 2 on invalid settings, 6 when the port is "
         "already in use.",

@@ -474,6 +474,28 @@ def _log_and_promote(
             forced_promotion=o.verdict.forced,
             bcml_version=__version__,
         )
+
+        def attach_and_move_alias(folder: Path) -> None:
+            # Under the publish lock, before `latest` swaps: the version gets its promotion
+            # metadata (run artifacts) and the registry's own copy of its SHA256 (a tag)
+            # before the alias points at it, so a service following the alias never sees a
+            # champion it cannot verify, and alias and `latest` move together.
+            attached = [model_store.METADATA_FILE, model_store.METADATA_SIDECAR]
+            attached += [n for n in model_store.CARD_FILES if (folder / n).is_file()]
+            tracker.log_artifacts(
+                [folder / name for name in attached],
+                artifact_path=model_store.PROMOTION_ARTIFACT_DIR,
+            )
+            tracker.set_version_tag(
+                settings.registered_model_name,
+                registered.version,
+                model_store.METADATA_SHA256_TAG,
+                model_store.recorded_metadata_sha256(folder),
+            )
+            tracker.set_alias(
+                settings.registered_model_name, settings.champion_alias, registered.version
+            )
+
         published = model_store.publish(
             settings.models_dir,
             run_id,
@@ -481,16 +503,7 @@ def _log_and_promote(
             files,
             metadata,
             expected_latest=_beaten_champion(o.verdict),
-        )
-        # the registry keeps its own copy of the metadata's SHA256, to check the folder against
-        tracker.set_version_tag(
-            settings.registered_model_name,
-            registered.version,
-            model_store.METADATA_SHA256_TAG,
-            model_store.recorded_metadata_sha256(published),
-        )
-        tracker.set_alias(
-            settings.registered_model_name, settings.champion_alias, registered.version
+            before_swap=attach_and_move_alias,
         )
 
     tracker.log_metrics({"promoted": 1.0 if eligible else 0.0})

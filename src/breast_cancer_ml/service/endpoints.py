@@ -751,13 +751,33 @@ def prediction_endpoints(state: ServiceState) -> dict[str, PredictionEndpoint]:
 
 def new_state(settings: ServeSettings) -> ServiceState:
     """A fresh :class:`ServiceState`, its model reloads counted in the metrics."""
-    state = ServiceState(settings=settings, holder=ModelHolder(settings.models_dir))
+    state = ServiceState(settings=settings, holder=_holder(settings))
+    if settings.model_uri is not None:
+        state.metrics.registry_failures = 0
 
     def count_reload(result: str) -> None:
-        state.metrics.reloads[result] += 1
+        if result == "registry_failure":
+            state.metrics.registry_failures = (state.metrics.registry_failures or 0) + 1
+        else:
+            state.metrics.reloads[result] += 1
 
     state.holder.on_change = count_reload
     return state
+
+
+def _holder(settings: ServeSettings) -> ModelHolder:
+    """``models_dir/latest``, or the registry version ``model_uri`` names (followed)."""
+    if settings.model_uri is None:
+        return ModelHolder(settings.models_dir)
+    from breast_cancer_ml.adapters.registry_client import RegistryClient
+    from breast_cancer_ml.service.registry_holder import REGISTRY_TIMEOUT_S, RegistryModelHolder
+
+    return RegistryModelHolder(
+        settings.model_uri,
+        RegistryClient.from_env(settings.tracking_uri, timeout=REGISTRY_TIMEOUT_S),
+        settings.model_cache_dir or settings.models_dir / "registry-cache",
+        settings.registry_retry_max,
+    )
 
 
 async def start_service(state: ServiceState) -> asyncio.Future[Any]:
@@ -768,7 +788,13 @@ async def start_service(state: ServiceState) -> asyncio.Future[Any]:
     """
     settings = state.settings
     await state.holder.check_async()
-    if state.holder.status == "no_model":
+    if settings.model_uri is not None and state.holder.current is None:
+        log.warning(
+            "no verified model from %s yet; /ready answers 503 while retrying",
+            settings.model_uri,
+            extra={"event": "no_model", "model_uri": settings.model_uri},
+        )
+    elif state.holder.status == "no_model":
         log.warning(
             "no model promoted yet; /ready answers 503 until one is",
             extra={"event": "no_model", "models_dir": str(settings.models_dir)},

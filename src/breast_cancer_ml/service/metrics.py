@@ -31,6 +31,8 @@ class Metrics:
         self.out_of_range = 0
         self.decisions = {"malignant": 0, "benign": 0, "refer": 0}
         self.reloads = {"loaded": 0, "refused": 0}
+        #: failed calls to the tracking server (serving a model_uri); None: not following one
+        self.registry_failures: int | None = None
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -111,6 +113,13 @@ class Metrics:
             "# TYPE bcml_model_reloads_total counter",
         ]
         out += [f'bcml_model_reloads_total{{result="{k}"}} {v}' for k, v in self.reloads.items()]
+        if self.registry_failures is not None:
+            out += [
+                "# HELP bcml_registry_failures_total Failed calls to the MLflow tracking server "
+                "(unreachable, timed out, 5xx or credentials refused) since start.",
+                "# TYPE bcml_registry_failures_total counter",
+                f"bcml_registry_failures_total {self.registry_failures}",
+            ]
         out += [
             "# HELP bcml_model_loaded 1 when a verified model is loaded (the service is ready).",
             "# TYPE bcml_model_loaded gauge",

@@ -34,6 +34,10 @@ REFUSAL_MESSAGES: Final[dict[str, str]] = {
     "untrusted_type": "the model file holds a type outside the trusted set",
     "unloadable": "the model file cannot be loaded",
     "bad_metadata": "promotion_metadata.json is unreadable or invalid",
+    # serving a model_uri (service/registry_holder.py)
+    "registry_unreachable": "the MLflow tracking server cannot be reached; retrying",
+    "registry_auth": "the MLflow tracking server refused the service's credentials",
+    "not_in_registry": "the registered model, alias or version does not exist",
 }
 
 
@@ -167,10 +171,18 @@ class ModelHolder:
         async with self._lock:
             return await asyncio.to_thread(self.check)
 
+    def registry_status(self) -> dict[str, Any] | None:
+        """What ``/health`` says about a followed registry (``None``: serving a folder)."""
+        return None
+
+    def next_delay(self, interval: float) -> float:
+        """Seconds until the next check (a registry holder backs off while unreachable)."""
+        return interval
+
     async def watch(self, interval: float) -> None:
         """Poll ``models/latest`` every ``interval`` seconds until cancelled."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.next_delay(interval))
             try:
                 await self.check_async()
             except Exception:  # pragma: no cover - check() already catches load errors

@@ -208,6 +208,10 @@ def info_router(state: ServiceState) -> APIRouter:
             error_message=refusal.message if refusal is not None else None,
         )
 
+    def registry_status() -> schemas.RegistryStatus | None:
+        status = holder.registry_status()
+        return None if status is None else schemas.RegistryStatus(**status)
+
     @router.get("/", response_model=schemas.Root, tags=["service"], summary="Service index")
     async def index() -> schemas.Root:
         model = holder.current
@@ -243,6 +247,7 @@ def info_router(state: ServiceState) -> APIRouter:
             version=__version__,
             uptime_s=round(time.time() - state.started, 3),
             model=model_status(),
+            registry=registry_status(),
         )
 
     @router.get(

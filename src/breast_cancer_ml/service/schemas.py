@@ -280,12 +280,27 @@ class ModelStatus(BaseModel):
     error_message: str | None = Field(None, description="A fixed sentence for that code.")
 
 
+class RegistryStatus(BaseModel):
+    """The tracking server a ``model_uri`` service follows (absent when serving a folder)."""
+
+    model_uri: str
+    reachable: bool | None = Field(description="Whether the last call succeeded (None: none yet).")
+    failures: int = Field(description="Failed calls since start (also a metric).")
+    version: str | None = Field(description="The registry version being served.")
+    error: str | None = Field(
+        None,
+        description="registry_unreachable, registry_auth or not_in_registry when the last "
+        "call failed (details in the service's log).",
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     api_version: str
     version: str
     uptime_s: float
     model: ModelStatus
+    registry: RegistryStatus | None = None
 
 
 class Ready(BaseModel):
