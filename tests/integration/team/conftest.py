@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 BUCKET = "mlflow-team"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -118,6 +119,11 @@ class TeamStack:
     @property
     def tracking_uri(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def client(self) -> MlflowClient:
+        """A client of the server, named explicitly: an earlier test in this process may have
+        set MLflow's global tracking URI, which wins over the environment."""
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     @property
     def s3_endpoint(self) -> str:

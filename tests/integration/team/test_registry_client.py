@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow import MlflowClient
 
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.registry_client import (
@@ -89,7 +88,7 @@ def test_a_cached_copy_that_fails_its_hashes_is_deleted_and_downloaded_again(
 def test_a_version_without_promotion_metadata_is_refused_and_nothing_is_cached(
     team_env: TeamStack, champion: Champion, tmp_path: Path
 ) -> None:
-    mlflow_client = MlflowClient()
+    mlflow_client = team_env.client()
     promoted = mlflow_client.get_model_version_by_alias(champion.name, "champion")
     # the same model files registered by hand: no promotion metadata tag
     bare = mlflow_client.create_model_version(
@@ -109,7 +108,7 @@ def test_a_version_without_promotion_metadata_is_refused_and_nothing_is_cached(
 def test_metadata_that_does_not_hash_to_the_registry_tag_is_refused(
     team_env: TeamStack, champion: Champion, tmp_path: Path
 ) -> None:
-    mlflow_client = MlflowClient()
+    mlflow_client = team_env.client()
     promoted = mlflow_client.get_model_version_by_alias(champion.name, "champion")
     other = mlflow_client.create_model_version(
         champion.name,

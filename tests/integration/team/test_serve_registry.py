@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from mlflow import MlflowClient
 
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.settings import BUNDLED_DATA
@@ -115,8 +114,8 @@ def serve(team_stack: TeamStack, tmp_path: Path) -> Iterator[Callable[[str], Ser
         service.stop()
 
 
-def champion_run(name: str) -> str:
-    return str(MlflowClient().get_model_version_by_alias(name, "champion").run_id)
+def champion_run(stack: TeamStack, name: str) -> str:
+    return str(stack.client().get_model_version_by_alias(name, "champion").run_id)
 
 
 def test_serve_follows_a_second_winning_training_with_no_failed_request_under_load(
@@ -124,7 +123,7 @@ def test_serve_follows_a_second_winning_training_with_no_failed_request_under_lo
 ) -> None:
     name = f"team-serve-{uuid.uuid4().hex[:6]}"
     assert bcml_train(team_env, tmp_path, name, name).returncode == 0
-    first = champion_run(name)
+    first = champion_run(team_env, name)
     service = serve(f"models:/{name}@champion")
     assert service.wait_for(service.ready_version) == "1"
     assert service.predict_version() == first
@@ -145,7 +144,7 @@ def test_serve_follows_a_second_winning_training_with_no_failed_request_under_lo
     try:
         done = bcml_train(team_env, tmp_path, name, name, "--force-promote", "--seed", "7")
         assert done.returncode == 0, done.stderr
-        second = champion_run(name)
+        second = champion_run(team_env, name)
         assert second != first
         service.wait_for(lambda: any(v == second for _, v in answers[-5:]))
         n = len(answers)
@@ -167,7 +166,7 @@ def test_serve_rides_out_outages_refuses_unverifiable_versions_and_follows_the_a
 ) -> None:
     name = f"team-fault-{uuid.uuid4().hex[:6]}"
     assert bcml_train(team_env, tmp_path, name, name).returncode == 0
-    first = champion_run(name)
+    first = champion_run(team_env, name)
 
     # 1. the tracking server is down at start: not ready, retrying with backoff
     team_env.stop_mlflow()
@@ -200,7 +199,7 @@ def test_serve_rides_out_outages_refuses_unverifiable_versions_and_follows_the_a
 
     # 4. back again, the alias moved to a version without promotion metadata: refused
     team_env.start_mlflow()
-    client = MlflowClient()
+    client = team_env.client()
     promoted = client.get_model_version_by_alias(name, "champion")
     bare = client.create_model_version(
         name,
@@ -219,7 +218,7 @@ def test_serve_rides_out_outages_refuses_unverifiable_versions_and_follows_the_a
     # 5. a winning training moves the alias again: followed
     done = bcml_train(team_env, tmp_path, name, name, "--force-promote", "--seed", "7")
     assert done.returncode == 0, done.stderr
-    third = champion_run(name)
+    third = champion_run(team_env, name)
     service.wait_for(lambda: service.predict_version() == third, timeout=30)
     assert service.health()["model"]["error"] is None
     assert "Traceback" not in service.logs()

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from breast_cancer_ml.adapters import model_store
 from breast_cancer_ml.adapters.registry_client import (
@@ -74,7 +73,7 @@ def test_train_without_credentials_fails_with_exit_4_and_records_nothing(
     assert done.returncode == 4, done.stderr
     assert "Traceback" not in done.stderr
     assert team_env.tracking_uri in done.stderr
-    assert MlflowClient().get_experiment_by_name(experiment) is None
+    assert team_env.client().get_experiment_by_name(experiment) is None
     assert not (tmp_path / "models" / "latest").exists()
 
 
@@ -86,7 +85,7 @@ def test_train_against_the_server_promotes_registers_and_attaches_promotion_meta
     assert done.returncode == 0, done.stderr
     assert f"{name} version 1 @champion" in done.stdout
 
-    client = MlflowClient()
+    client = team_env.client()
     version = client.get_model_version_by_alias(name, "champion")
     latest = model_store.resolve_latest(tmp_path / "models")
     assert version.run_id == latest.name  # the alias and models/latest name the same run
@@ -127,7 +126,7 @@ def test_four_trainings_at_once_record_every_run_and_leave_one_consistent_champi
             assert "changed while this model trained" in done.stderr
     assert any(done.returncode == 0 for done in results)
 
-    client = MlflowClient()
+    client = team_env.client()
     experiment = client.get_experiment_by_name(name)
     assert experiment is not None
     run_list = client.search_runs([experiment.experiment_id])
