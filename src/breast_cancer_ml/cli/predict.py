@@ -45,6 +45,9 @@ def add_parser(sub: Any) -> None:
     )
 
 
+REGISTRY_SCHEME = "models:/"  # adapters.model_source.REGISTRY_SCHEME, without its import
+
+
 def handle(args: argparse.Namespace) -> int:
     from breast_cancer_ml.settings import PredictSettings
 
@@ -57,6 +60,14 @@ def handle(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return 0
 
+    registry = (settings.model or "").startswith(REGISTRY_SCHEME)
+    isolated = ("pandas", "matplotlib")
+    if getattr(args, "own_process", False) and not registry and isolated[0] not in sys.modules:
+        # a published model or MLflow model folder needs neither MLflow nor pandas: keep
+        # scikit-learn from importing pandas (time and memory the command never uses)
+        from breast_cancer_ml.service.startup import isolate_process
+
+        isolate_process([m for m in isolated if m not in sys.modules])
     from breast_cancer_ml.pipelines.score import Terminated, run_predict
 
     try:

@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None, *, restore_gc: bool = True) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    # the console script's own process, which exits after the command (not an in-process
+    # caller such as the tests): a command may then shape the process (cli/predict.py)
+    args.own_process = not restore_gc
     pause_gc = args.command in PAUSE_CYCLIC_GC and gc.isenabled()
     if pause_gc:
         gc.disable()

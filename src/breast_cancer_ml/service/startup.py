@@ -27,26 +27,31 @@ class _Forbidden(importlib.abc.MetaPathFinder):
     """A finder of our own, first on ``sys.meta_path`` (the import system's public hook):
     it refuses the forbidden packages and defers every other import to the usual finders."""
 
+    def __init__(self, forbidden: tuple[str, ...] = FORBIDDEN) -> None:
+        self.forbidden = forbidden
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> None:
-        if fullname.partition(".")[0] in FORBIDDEN:
+        if fullname.partition(".")[0] in self.forbidden:
             raise ModuleNotFoundError(
                 f"No module named {fullname!r} (not available to the prediction service)",
                 name=fullname,
             )
 
 
-def isolate_process() -> None:
-    """Make ``import mlflow/pandas/matplotlib/pytest`` fail here, as in the serving image.
+def isolate_process(forbidden: Sequence[str] = FORBIDDEN) -> None:
+    """Make ``import`` of the ``forbidden`` packages fail here, as in the serving image.
 
-    Call it first thing in a server process, before scikit-learn is imported.
+    Call it first thing in a server process, before scikit-learn is imported. ``bcml predict``
+    on a published model (no MLflow needed) forbids only ``pandas`` and ``matplotlib``: it
+    reads and writes with pyarrow, and scikit-learn then runs without pandas as designed.
     """
-    loaded = sorted(m for m in FORBIDDEN if m in sys.modules)
+    loaded = sorted(m for m in forbidden if m in sys.modules)
     if loaded:
         raise RuntimeError(f"{loaded} already imported; isolate_process() must run first")
     if not any(isinstance(f, _Forbidden) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Forbidden())
+        sys.meta_path.insert(0, _Forbidden(tuple(forbidden)))
 
 
 _gc_paused = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -295,3 +296,25 @@ def test_progress_bar_on_a_real_terminal(trained, csv_input, tmp_path):
     text = b"".join(chunks).decode()
     # the progress line redraws itself with a carriage return: "\r        3,000 rows  ... rows/s"
     assert re.search(r"\r +3,000 rows +[\d,]+ rows/s", text), text
+
+
+def test_the_console_command_scores_a_published_model_without_importing_pandas(
+    trained, csv_input, tmp_path
+):
+    """`bcml predict` on a published model reads and writes with pyarrow: its own process
+    keeps scikit-learn from importing pandas (time and memory it never uses), and the
+    scores are the same as an in-process run's, which has pandas loaded."""
+    console, in_process = tmp_path / "console.csv", tmp_path / "in_process.csv"
+    args = ["predict", "--models-dir", str(trained.models_dir), "--input", str(csv_input)]
+    done = subprocess.run(
+        [*BCML, *args, "--output", str(console)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "numpy" in imported and "sklearn.base" in imported  # the import log is real
+    assert not {m for m in imported if m.startswith("pandas.")}
+    assert main([*args, "--output", str(in_process)]) == 0
+    assert console.read_bytes() == in_process.read_bytes()
