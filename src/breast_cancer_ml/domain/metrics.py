@@ -17,7 +17,6 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from breast_cancer_ml.domain.bootstrap import bootstrap_intervals
 from breast_cancer_ml.domain.schema import POSITIVE_CLASS
 
 #: What ``bcml compare`` reports per fold. Brier is a loss (lower is better); the rest gains.
@@ -98,32 +97,3 @@ def summarize_folds(per_fold: Iterable[Mapping[str, float]]) -> dict[str, float]
         out[f"{name}_mean"] = float(values.mean())
         out[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
     return out
-
-
-#: Metrics :func:`bootstrap_ci` gives an interval for (computed from the confusion counts).
-BOOTSTRAP_METRICS = ("accuracy", "precision", "recall", "f1")
-
-
-def bootstrap_ci(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    *,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, tuple[float, float]]:
-    """Percentile-bootstrap confidence intervals of accuracy, precision, recall and F1 of the
-    malignant class on one (test) split.
-
-    ``n_resamples`` resamples of the rows, drawn with replacement by a generator seeded with
-    ``seed`` (the same split and seed give the same interval); the interval is the
-    ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled metric. A
-    resample where a metric is undefined (recall without a malignant case, precision with
-    none predicted malignant, F1 with neither) is left out of that metric's interval rather
-    than counted as 0. NaN bounds only when no resample defines the metric. (The same
-    resamples and rules as :func:`~breast_cancer_ml.domain.bootstrap.bootstrap_intervals`,
-    which also covers specificity, ROC AUC and Brier.)
-    """
-    # One implementation of the resampling: this is the confusion-count subset of it.
-    ci = bootstrap_intervals(y_true, y_pred, n_resamples=n_resamples, seed=seed, level=level)
-    return {name: ci[name] for name in BOOTSTRAP_METRICS}

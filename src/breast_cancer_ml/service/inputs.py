@@ -223,11 +223,6 @@ def to_array(rows: Sequence[Sequence[Any]]) -> NDArray[np.float64]:
     return np.array(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
 
 
-def single_features(doc: Any) -> NDArray[np.float64]:
-    """``{"features": [30 numbers]}`` or ``{"features": {name: number}}`` -> a (1, 30) array."""
-    return to_array([single_row(doc)])
-
-
 def single_row(doc: Any) -> Sequence[Any]:
     """The 30 checked values of a ``/predict`` body, in FEATURES order (JSON numbers)."""
     if type(doc) is not dict:

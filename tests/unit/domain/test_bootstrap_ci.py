@@ -1,4 +1,5 @@
-"""The seeded percentile bootstrap of the test split's metrics, checked by hand."""
+"""The seeded percentile bootstrap of the test split's confusion-count metrics, checked by
+hand (``bootstrap_intervals``; the rank AUC and Brier are in test_bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from breast_cancer_ml.domain.metrics import bootstrap_ci
+from breast_cancer_ml.domain.bootstrap import bootstrap_intervals as bootstrap_ci
 
 
 def test_perfect_predictions_have_a_zero_width_interval() -> None:

@@ -1,4 +1,5 @@
-"""The rules of :func:`bootstrap_ci`, each checked against an independent computation or by hand.
+"""The rules of the test split's bootstrap intervals (``bootstrap_intervals``), each checked
+against an independent computation or by hand.
 
 The resamples are the rows drawn by ``numpy.random.default_rng(seed).integers(0, n, (R, n))``
 (the documented seeding); each resample's metric is scikit-learn's metric of the malignant class
@@ -16,7 +17,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from breast_cancer_ml.domain.metrics import BOOTSTRAP_METRICS, bootstrap_ci
+from breast_cancer_ml.domain.bootstrap import bootstrap_intervals
+
+#: The confusion-count metrics, checked against scikit-learn's (AUC, Brier: test_bootstrap.py).
+BOOTSTRAP_METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+def bootstrap_ci(y: object, pred: object, **kwargs: float) -> dict[str, tuple[float, float]]:
+    ci = bootstrap_intervals(y, pred, **kwargs)
+    return {name: ci[name] for name in BOOTSTRAP_METRICS}
+
 
 #: Twelve cases with every outcome: 4 true positives, 2 false positives, 2 missed, 4 benign.
 Y = np.array([1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0])

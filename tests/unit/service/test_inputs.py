@@ -17,9 +17,15 @@ from breast_cancer_ml.service.inputs import (
     mlflow_csv,
     mlflow_json,
     parse_json,
-    single_features,
+    single_row,
+    to_array,
 )
 from breast_cancer_ml.service.schemas import EXAMPLE_NAMED, EXAMPLE_ROW
+
+
+def single_features(doc: object) -> np.ndarray:
+    """A ``/predict`` body as the (1, 30) array the fast path scores."""
+    return to_array([single_row(doc)])
 
 
 def test_single_by_position_and_by_name_give_the_same_row() -> None:
