@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final
 
+from breast_cancer_ml.adapters.markdown_templates import markdown_template
 from breast_cancer_ml.adapters.model_store import CARD_FILES
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.records import RunSummary
@@ -40,18 +41,7 @@ _BCML_PARAMS: Final = frozenset(
 
 @cache
 def _template() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("breast_cancer_ml.adapters", "templates"),
-        autoescape=False,  # Markdown, not HTML
-        undefined=jinja2.StrictUndefined,  # a misspelt name fails instead of printing nothing
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["fmt"] = format  # {{ x | fmt(".4f") }} is exactly f"{x:.4f}"
-    return env.get_template("model_card.md.j2")
+    return markdown_template("breast_cancer_ml.adapters", "model_card.md.j2")
 
 
 def card_markdown(

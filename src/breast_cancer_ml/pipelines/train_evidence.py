@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from breast_cancer_ml.domain.bootstrap import (
     DEFAULT_LEVEL,
+    INTERVAL_METRICS,
     Interval,
     bootstrap_intervals,
     fold_mean_intervals,
@@ -47,16 +48,9 @@ from breast_cancer_ml.domain.subgroups import (
 
 #: Resamples of every bootstrap interval of a training run (seeded with ``--seed``).
 BOOTSTRAP_RESAMPLES: Final = 2000
-#: The test-split metrics that get ``test_<metric>_ci_low`` / ``_ci_high``.
-TEST_CI_METRICS: Final = (
-    "accuracy",
-    "precision",
-    "recall",
-    "specificity",
-    "f1",
-    "roc_auc",
-    "brier",
-)
+#: The test-split metrics that get ``test_<metric>_ci_low`` / ``_ci_high``: every metric the
+#: bootstrap gives an interval for.
+TEST_CI_METRICS: Final = INTERVAL_METRICS
 #: The per-fold CV metrics whose mean gets ``cv_<metric>_mean_ci_low`` / ``_ci_high``.
 CV_CI_METRICS: Final = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "brier")
 

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from breast_cancer_ml.adapters.markdown_templates import markdown_template
 from breast_cancer_ml.domain.champion import paired_difference
 from breast_cancer_ml.domain.folds import FOLD_SCHEME
 from breast_cancer_ml.domain.promotion import GateThresholds
@@ -46,19 +47,7 @@ _PAIRED = ("recall", "precision", "roc_auc")
 
 @cache
 def _template() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("breast_cancer_ml.pipelines.compare", "templates"),
-        autoescape=False,  # Markdown, not HTML
-        undefined=jinja2.StrictUndefined,  # a misspelt name fails instead of printing nothing
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["fmt"] = format  # {{ x | fmt(".4f") }} is exactly f"{x:.4f}"
-    env.globals["pm"] = pm
-    return env.get_template("model_selection.md.j2")
+    return markdown_template("breast_cancer_ml.pipelines.compare", "model_selection.md.j2", pm=pm)
 
 
 def selection_report(
