@@ -27,13 +27,13 @@ def _bundled_data() -> tuple[Any, Any]:
 
     import numpy as np
 
-    from breast_cancer_ml.domain.schema import FEATURES, LABEL_COLUMN, encode_label
+    from breast_cancer_ml.domain.schema import FEATURES, LABEL_COLUMN, LABEL_ENCODING
     from breast_cancer_ml.settings import BUNDLED_DATA
 
     with BUNDLED_DATA.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     X = np.array([[float(row[f]) for f in FEATURES] for row in rows])
-    y = np.array([encode_label(row[LABEL_COLUMN]) for row in rows])
+    y = np.array([LABEL_ENCODING[row[LABEL_COLUMN]] for row in rows])
     return X, y
 
 
