@@ -45,9 +45,6 @@ def add_parser(sub: Any) -> None:
     )
 
 
-REGISTRY_SCHEME = "models:/"  # adapters.model_source.REGISTRY_SCHEME, without its import
-
-
 def handle(args: argparse.Namespace) -> int:
     from breast_cancer_ml.settings import PredictSettings
 
@@ -59,6 +56,8 @@ def handle(args: argparse.Namespace) -> int:
         for line in spark_summary.lines():
             print(line, file=sys.stderr)
         return 0
+
+    from breast_cancer_ml.adapters.model_source import REGISTRY_SCHEME
 
     registry = (settings.model or "").startswith(REGISTRY_SCHEME)
     isolated = ("pandas", "matplotlib")
