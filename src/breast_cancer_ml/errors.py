@@ -103,3 +103,10 @@ class RegistryNotFoundError(ModelStoreError):
     """The registered model, alias, version or artifact does not exist on the server."""
 
     reason = "not_in_registry"
+
+
+class ExplanationUnavailableError(BcmlError):
+    """The served model cannot be explained here: its explainer needs the ``explain`` extra
+    (shap), or it was promoted before explanations existed. The prediction itself is fine."""
+
+    exit_code = 2

@@ -27,12 +27,14 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.explain import Explainer, ExplainerParams
 from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
@@ -498,6 +500,9 @@ class PublishedModel:
     #: the refer rule of a model without promotion metadata (a registry model scored from its
     #: training run's summary); a published model's rule is its record's
     refer_rule: ConformalParams | None = None
+    #: the explainer of a model without promotion metadata (a registry model scored from its
+    #: training run's summary); a published model's is its record's
+    explain_rule: ExplainerParams | None = None
 
     @property
     def run_id(self) -> str:
@@ -532,6 +537,21 @@ class PublishedModel:
         """The refer rule fitted at promotion; ``None`` for metadata written before it and
         for a bare MLflow model (then the set is the thresholded class: domain/refer.py)."""
         return self.record.conformal if self.record is not None else self.refer_rule
+
+    @property
+    def explainer_params(self) -> ExplainerParams | None:
+        """How this model is explained (built at promotion); ``None`` for metadata written
+        before explanations and for a bare MLflow model (a linear one is still explained
+        exactly: domain/explain.py)."""
+        return self.record.explainer if self.record is not None else self.explain_rule
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """This model's explainer, built on first use and kept with the model."""
+        name = self.record.model if self.record is not None else None
+        if not name:
+            name = type(getattr(self.pipeline, "steps", [(None, self.pipeline)])[-1][1]).__name__
+        return Explainer(self.pipeline, self.explainer_params, name)
 
     def card_path(self, fmt: str = "md") -> Path | None:
         """``MODEL_CARD.md`` (``fmt="md"``) or ``MODEL_CARD.html`` (``"html"``) published

@@ -30,6 +30,7 @@ from pydantic import (
 
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.explain import ExplainerParams
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import BadMetadataError, BcmlError
 
@@ -261,6 +262,9 @@ class RunSummary(_Record):
     #: from its training run applies the same rule as the published copy.
     conformal: ConformalField | None = None
     subgroups: list[SubgroupRecord] | None = None
+    #: How the model's predictions are explained (issue 13), as in the promotion metadata, so
+    #: that a registry model scored from its training run explains like the published copy.
+    explainer: ExplainerParams | None = None
 
 
 class PromotionMetadata(_Record):
@@ -292,6 +296,9 @@ class PromotionMetadata(_Record):
     #: SHA256 of ``MODEL_CARD.md`` / ``MODEL_CARD.html`` beside the model, filled in (and
     #: checked on every load) by the model store like ``model_sha256``.
     card_sha256: dict[str, str] = Field(default_factory=dict)
+    #: The explainer built at promotion from the training split (domain/explain.py); ``None``
+    #: in metadata written before it (a linear model is still explained exactly).
+    explainer: ExplainerParams | None = None
     forced_promotion: bool = False
     bcml_version: str | None = None
 

@@ -40,7 +40,20 @@ def proba_function(pipeline: Any) -> ProbaFn:
     return generic
 
 
-def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
+@dataclass(frozen=True)
+class LinearTerms:
+    """A StandardScaler + LogisticRegression pipeline as numbers: the log-odds of a case ``x``
+    is ``intercept + sum(coef * (x - mean) / scale)``."""
+
+    coef: NDArray[np.float64]
+    intercept: float
+    mean: NDArray[np.float64]
+    scale: NDArray[np.float64]
+
+
+def linear_terms(pipeline: Any) -> LinearTerms | None:
+    """The terms of ``pipeline`` when it is exactly [StandardScaler, LogisticRegression] (the
+    registry's ``logreg``), else ``None``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -50,11 +63,24 @@ def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
     scaler, model = pipeline.steps[0][1], pipeline.steps[1][1]
     if not (isinstance(scaler, StandardScaler) and type(model) is LogisticRegression):
         return None
-    mean = np.asarray(scaler.mean_ if scaler.with_mean else 0.0)  # float64 either way
-    scale = np.asarray(scaler.scale_ if scaler.with_std else 1.0)  # float64 either way
+    n = len(model.coef_[0])
+    mean = np.asarray(scaler.mean_ if scaler.with_mean else np.zeros(n), dtype=np.float64)
+    scale = np.asarray(scaler.scale_ if scaler.with_std else np.ones(n), dtype=np.float64)
+    return LinearTerms(
+        coef=np.asarray(model.coef_[0], dtype=np.float64),
+        intercept=float(model.intercept_[0]),
+        mean=mean,
+        scale=scale,
+    )
+
+
+def _linear_fast_path(pipeline: Any) -> ProbaFn | None:
+    terms = linear_terms(pipeline)
+    if terms is None:
+        return None
     # Fold the scaler into the linear model: w . (x - m) / s + b = (w / s) . x + (b - w . m / s)
-    coef = model.coef_[0] / scale
-    intercept = float(model.intercept_[0] - np.sum(coef * mean))  # mean: 0.0 if with_mean=False
+    coef = terms.coef / terms.scale
+    intercept = float(terms.intercept - np.sum(coef * terms.mean))
 
     from scipy.special import expit  # loaded with scikit-learn already
 
@@ -150,10 +176,12 @@ def score(proba: ProbaFn, X: NDArray[np.float64], threshold: float = DEFAULT_THR
 __all__ = [
     "CONFIDENCE_LEVELS",
     "MALIGNANT",
+    "LinearTerms",
     "ProbaFn",
     "Scored",
     "confidence",
     "confidence_index",
+    "linear_terms",
     "proba_function",
     "score",
     "score_one",

@@ -23,6 +23,7 @@ from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
+from breast_cancer_ml.domain.explain import build_params as build_explainer
 from breast_cancer_ml.domain.metrics import brier, classification_metrics, specificity
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
@@ -425,6 +426,8 @@ def _log_and_promote(
         refer=refer_record(o.evidence.refer),
         conformal=o.evidence.refer.choice.params,
         subgroups=subgroup_records(o.evidence.subgroups),
+        # how the model's predictions are explained, from the training split only
+        explainer=build_explainer(o.final, split.X_train, settings.seed),
     )  # fmt: skip
     summary_json = tmp / "run_summary.json"
     summary_json.write_text(summary.to_json())
@@ -471,6 +474,8 @@ def _log_and_promote(
             champion_challenger=o.verdict,
             # the refer rule: covered by the metadata's SHA256 (sidecar and registry tag)
             conformal=conformal,
+            # the explainer (and its k-means background): covered by the same SHA256
+            explainer=summary.explainer,
             forced_promotion=o.verdict.forced,
             bcml_version=__version__,
         )
