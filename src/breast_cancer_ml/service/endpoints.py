@@ -28,9 +28,11 @@ import numpy as np
 import orjson
 
 from breast_cancer_ml.domain.contract import Envelope
+from breast_cancer_ml.domain.explain import KERNEL_SHAP
 from breast_cancer_ml.domain.refer import refer_one, refer_rows
 from breast_cancer_ml.domain.schema import CLASS_NAMES
 from breast_cancer_ml.domain.scoring import Scored, confidence, score, score_one
+from breast_cancer_ml.errors import ExplanationUnavailableError
 from breast_cancer_ml.service.inputs import (
     InputError,
     batch_features,
@@ -39,9 +41,11 @@ from breast_cancer_ml.service.inputs import (
     parse_json,
     single_row,
     to_array,
+    wants_explanation,
 )
 from breast_cancer_ml.service.metrics import Metrics
 from breast_cancer_ml.service.model_holder import ModelHolder
+from breast_cancer_ml.service.startup import permit_explainer_imports
 from breast_cancer_ml.settings import ServeSettings
 
 API_VERSION: Final = "1"
@@ -76,6 +80,7 @@ ERROR_CODES: Final = {
     415: "unsupported_media_type",
     422: "invalid_input",
     500: "internal_error",
+    501: "explanation_unavailable",
     503: "unavailable",
 }
 
@@ -450,11 +455,20 @@ def handle_predict(
 ) -> Answer:
     """The fast path of ``/predict``: the body parsed by hand (:mod:`.inputs`), then scored."""
     require_json(content_type)
-    return predict_answer(state, model, single_row(parse_json(body)))
+    doc = parse_json(body)
+    values = single_row(doc)
+    # without `explain` in the query or the body: two cheap checks, nothing else
+    explain = (query != b"" and wants_flag(query, EXPLAIN_PARAM)) or (
+        len(doc) == 2 and wants_explanation(doc)
+    )
+    return predict_answer(state, model, values, explain)
 
 
-def predict_answer(state: ServiceState, model: Any, values: Sequence[float]) -> Answer:
-    """The answer of ``/predict`` for one case's 30 checked values, in FEATURES order."""
+def predict_answer(
+    state: ServiceState, model: Any, values: Sequence[float], explain: bool = False
+) -> Answer:
+    """The answer of ``/predict`` for one case's 30 checked values, in FEATURES order, with
+    its ``explanation`` when ``explain``."""
     X = to_array([values])
     threshold = model.threshold
     probability, prediction = score_one(model.proba, X, threshold)
@@ -481,6 +495,8 @@ def predict_answer(state: ServiceState, model: Any, values: Sequence[float]) -> 
         "registry_version": model.registry_version,
         "api_version": API_VERSION,
     }
+    if explain:
+        answer["explanation"] = explanations(model, X)[0]
     return Answer(
         orjson.dumps(answer),
         1,
@@ -499,15 +515,22 @@ def handle_batch(
 ) -> Answer:
     """The fast path of ``/predict/batch``: the body parsed by hand, then scored."""
     require_json(content_type)
-    return batch_answer(
-        state, model, batch_features(parse_json(body), state.settings.max_batch_rows)
+    doc = parse_json(body)
+    X = batch_features(doc, state.settings.max_batch_rows)
+    explain = (query != b"" and wants_flag(query, EXPLAIN_PARAM)) or (
+        len(doc) == 2 and wants_explanation(doc)
     )
+    return batch_answer(state, model, X, explain)
 
 
-def batch_answer(state: ServiceState, model: Any, X: Any) -> Answer:
-    """The answer of ``/predict/batch`` for the checked rows ``X`` (n, 30)."""
+def batch_answer(state: ServiceState, model: Any, X: Any, explain: bool = False) -> Answer:
+    """The answer of ``/predict/batch`` for the checked rows ``X`` (n, 30), each with its
+    ``explanation`` when ``explain``."""
     scored = score(model.proba, X, model.threshold)
     records, outside, decisions = _flag(state, model, X, scored)
+    if explain:
+        for rec, doc in zip(records, explanations(model, X), strict=True):
+            rec["explanation"] = doc
     common = {
         "threshold": scored.threshold,
         "model_version": model.run_id,
@@ -541,19 +564,24 @@ _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no", ""})
 
 
+#: The query parameter of /predict and /predict/batch asking for explanations.
+EXPLAIN_PARAM: Final = "explain"
+
+
 def wants_decision(query: bytes) -> bool:
-    """Whether the query string asks for decisions (``?decision=true``); 400 naming the
+    """Whether the query string asks for decisions (``?decision=true``)."""
+    return wants_flag(query, DECISION_PARAM)
+
+
+def wants_flag(query: bytes, name: str) -> bool:
+    """Whether the query string sets the flag ``name`` (``?name=true``); 400 naming the
     parameter for a value that is neither true nor false. Other parameters are ignored, as
     MLflow's scoring server ignores them."""
     if not query:
         return False
     from urllib.parse import parse_qsl
 
-    values = [
-        v
-        for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        if k == DECISION_PARAM
-    ]
+    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == name]
     if not values:
         return False
     value = values[-1].strip().lower()
@@ -562,10 +590,20 @@ def wants_decision(query: bytes) -> bool:
     if value in _FALSE:
         return False
     raise InputError(
-        f"query parameter {DECISION_PARAM!r} must be true or false, got {values[-1][:40]!r}",
-        DECISION_PARAM,
-        400,
+        f"query parameter {name!r} must be true or false, got {values[-1][:40]!r}", name, 400
     )
+
+
+def explanations(model: Any, X: Any) -> list[dict[str, Any]]:
+    """The ``explanation`` object of each row of ``X`` (domain/explain.py), or the 501 a
+    client can act on when this model cannot be explained here."""
+    explainer = model.explainer
+    try:
+        if explainer.method == KERNEL_SHAP:  # never for a linear model
+            permit_explainer_imports()
+        return list(explainer.explain(X).docs(X))
+    except ExplanationUnavailableError as exc:
+        raise InputError(str(exc), EXPLAIN_PARAM, 501) from None
 
 
 def handle_invocations(

@@ -223,15 +223,39 @@ def to_array(rows: Sequence[Sequence[Any]]) -> NDArray[np.float64]:
     return np.array(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
 
 
+#: The optional body field asking for each answered case's explanation (JSON true/false).
+EXPLAIN_FIELD: Final = "explain"
+
+
+def wants_explanation(doc: dict[str, Any]) -> bool:
+    """``"explain"`` of a body that :func:`single_row` or :func:`batch_features` accepted:
+    absent or false is False."""
+    return len(doc) == 2 and doc[EXPLAIN_FIELD] is True
+
+
+def _check_fields(doc: dict[str, Any], field: str, example: str) -> None:
+    """``doc`` holds ``field`` and at most ``"explain"`` (a JSON boolean) besides."""
+    if field not in doc:
+        raise InputError(f"{field}: field required ({{{example}}})", field)
+    extra = sorted(set(doc) - {field, EXPLAIN_FIELD})
+    if extra:
+        raise InputError(
+            f"body: unknown field(s) {extra}; only {field!r} and {EXPLAIN_FIELD!r} are accepted",
+            "body",
+        )
+    value = doc.get(EXPLAIN_FIELD, False)
+    if type(value) is not bool:
+        raise InputError(
+            f"{EXPLAIN_FIELD}: expected true or false, got {_describe(value)}", EXPLAIN_FIELD
+        )
+
+
 def single_row(doc: Any) -> Sequence[Any]:
     """The 30 checked values of a ``/predict`` body, in FEATURES order (JSON numbers)."""
     if type(doc) is not dict:
         raise InputError(f'body: expected a JSON object {{"features": ...}}, got {_describe(doc)}')
     if len(doc) != 1 or "features" not in doc:
-        extra = sorted(set(doc) - {"features"})
-        if "features" not in doc:
-            raise InputError('features: field required ({"features": [30 numbers]})', "features")
-        raise InputError(f"body: unknown field(s) {extra}; only 'features' is accepted", "body")
+        _check_fields(doc, "features", '"features": [30 numbers]')
     return _row(doc["features"], "features")
 
 
@@ -241,13 +265,8 @@ def batch_features(doc: Any, max_rows: int) -> NDArray[np.float64]:
         raise InputError(
             f'body: expected a JSON object {{"instances": [...]}}, got {_describe(doc)}'
         )
-    if "instances" not in doc:
-        raise InputError(
-            'instances: field required ({"instances": [[30 numbers], ...]})', "instances"
-        )
-    if len(doc) != 1:
-        extra = sorted(set(doc) - {"instances"})
-        raise InputError(f"body: unknown field(s) {extra}; only 'instances' is accepted", "body")
+    if len(doc) != 1 or "instances" not in doc:
+        _check_fields(doc, "instances", '"instances": [[30 numbers], ...]')
     items = doc["instances"]
     if type(items) is not list:
         raise InputError(

@@ -27,6 +27,7 @@ from breast_cancer_ml.service import schemas
 from breast_cancer_ml.service.endpoints import (
     API_VERSION,
     DECISION_PARAM,
+    EXPLAIN_PARAM,
     REQUEST_ID_KEY,
     SERVICE_NAME,
     Answer,
@@ -38,6 +39,7 @@ from breast_cancer_ml.service.endpoints import (
     predict_answer,
     require_json,
     served_model,
+    wants_flag,
 )
 from breast_cancer_ml.service.inputs import InputError, parse_json, to_array
 from breast_cancer_ml.service.metrics import CONTENT_TYPE
@@ -59,6 +61,8 @@ def _errors(model: Any, *codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body or batch too large",
         415: "Wrong or missing Content-Type",
         422: "Invalid input (a value beyond its feature's hard bound, ...); names the field",
+        501: "An explanation was asked of a model that cannot be explained here (the message "
+        "says why: the `explain` extra is missing, or re-promote the model)",
         503: "No verified model loaded, or limit_concurrency reached (see Retry-After)",
     }
     return {code: {"model": model, "description": text[code]} for code in codes}
@@ -98,6 +102,22 @@ class ContractRoute(APIRoute):
         return contract_handler
 
 
+#: ``?explain=true`` as documented (read from the raw query by :func:`_explain`, as the fast
+#: path reads it, so both accept the same values).
+EXPLAIN_QUERY: Final = {
+    "name": EXPLAIN_PARAM,
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "true: each answered case carries its explanation (docs/serving.md).",
+}
+
+
+def _explain(request: Request) -> bool:
+    query: bytes = request.scope.get("query_string", b"")
+    return query != b"" and wants_flag(query, EXPLAIN_PARAM)
+
+
 def _response(state: ServiceState, answer: Answer) -> Response:
     state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside, answer.decisions)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
@@ -128,10 +148,12 @@ def prediction_router(state: ServiceState) -> APIRouter:
             "`prediction_set` (the refer rule: docs/serving.md)."
         ),
         response_model=schemas.PredictResponse,
-        responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
+        responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 501, 503),
+        openapi_extra={"parameters": [EXPLAIN_QUERY]},
     )
-    async def predict(body: models.predict, _: JsonOnly) -> Response:  # type: ignore[name-defined]
-        return _response(state, predict_answer(state, served_model(state), body.values()))
+    async def predict(body: models.predict, _: JsonOnly, request: Request) -> Response:  # type: ignore[name-defined]
+        explain = _explain(request) or body.explain
+        return _response(state, predict_answer(state, served_model(state), body.values(), explain))
 
     @router.post(
         "/predict/batch",
@@ -141,11 +163,13 @@ def prediction_router(state: ServiceState) -> APIRouter:
             f"{state.settings.max_batch_rows:,} rows (max_batch_rows)."
         ),
         response_model=schemas.BatchResponse,
-        responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
+        responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 501, 503),
+        openapi_extra={"parameters": [EXPLAIN_QUERY]},
     )
-    async def predict_batch(body: models.batch, _: JsonOnly) -> Response:  # type: ignore[name-defined]
+    async def predict_batch(body: models.batch, _: JsonOnly, request: Request) -> Response:  # type: ignore[name-defined]
         X = to_array(body.rows())
-        return _response(state, batch_answer(state, served_model(state), X))
+        explain = _explain(request) or body.explain
+        return _response(state, batch_answer(state, served_model(state), X, explain))
 
     @router.post(
         "/invocations",

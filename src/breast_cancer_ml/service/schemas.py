@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
 from breast_cancer_ml.domain.contract import HARD_BOUNDS
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
@@ -73,6 +73,12 @@ def row_values(row: Any) -> list[float]:
     return list(row)
 
 
+_EXPLAIN_DOC = (
+    "true: each answered case carries its `explanation` (as `?explain=true` does): the base "
+    "log-odds and every feature's contribution to the case's log-odds (docs/serving.md)."
+)
+
+
 def _examples(*docs: Any) -> dict[str, Any]:
     return {"examples": list(docs)}
 
@@ -85,6 +91,7 @@ class PredictRequest(BaseModel):
         json_schema_extra=_examples({"features": EXAMPLE_ROW}, {"features": EXAMPLE_NAMED}),
     )
     features: Row
+    explain: StrictBool = Field(False, description=_EXPLAIN_DOC)
 
     def values(self) -> list[float]:
         """The 30 values in FEATURES order."""
@@ -99,6 +106,7 @@ class BatchRequestBase(BaseModel):
         json_schema_extra=_examples({"instances": [EXAMPLE_ROW, EXAMPLE_ROW_BENIGN]}),
     )
     instances: list[Row]
+    explain: StrictBool = Field(False, description=_EXPLAIN_DOC)
 
     def rows(self) -> list[list[float]]:
         """Each instance's 30 values in FEATURES order."""
@@ -147,6 +155,32 @@ _DECISION_DOC = (
 )
 
 
+class Contribution(BaseModel):
+    feature: str
+    value: float = Field(description="The case's raw value of the feature.")
+    contribution: float = Field(description="Its contribution to the case's log-odds.")
+
+
+class Explanation(BaseModel):
+    """Why the model answered as it did: ``base + sum(contributions)`` is the case's log-odds
+    of malignancy (to 1e-6)."""
+
+    method: Literal["linear_exact", "kernel_shap"] = Field(
+        description="linear_exact: coefficient x standardised value (a linear model, exact); "
+        "kernel_shap: Kernel SHAP on a k-means background of the training split."
+    )
+    base: float = Field(
+        description="The log-odds of the reference case: the training mean (linear_exact) "
+        "or the background's mean probability (kernel_shap)."
+    )
+    contributions: list[Contribution] = Field(
+        min_length=N_FEATURES,
+        max_length=N_FEATURES,
+        description="All 30 features, largest |contribution| first.",
+    )
+    output: Literal["log_odds"]
+
+
 class RowResult(BaseModel):
     prediction: Literal[0, 1] = Field(description="1 = malignant, 0 = benign.")
     prediction_label: Literal["Malignant", "Benign"]
@@ -171,6 +205,9 @@ class RowResult(BaseModel):
         description="Model Registry version of that model; null when it was not registered."
     )
     api_version: str
+    explanation: Explanation | None = Field(
+        None, description='Present only when asked (`?explain=true` or `"explain": true`).'
+    )
 
 
 class PredictResponse(RowResult):
@@ -247,7 +284,7 @@ class ErrorBody(BaseModel):
     code: str = Field(
         description="Stable short code: bad_request, duplicate_key, unauthorized, not_found, "
         "method_not_allowed, body_timeout, too_large, unsupported_media_type, invalid_input, "
-        "overloaded, unavailable, internal_error."
+        "overloaded, unavailable, internal_error, explanation_unavailable."
     )
     message: str = Field(description="What is wrong and what to do, naming the field.")
     field: str | None = Field(None, description="The offending field, when there is one.")

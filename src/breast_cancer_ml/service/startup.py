@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import importlib.abc
+import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -37,6 +38,29 @@ class _Forbidden(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(
                 f"No module named {fullname!r} (not available to the prediction service)",
                 name=fullname,
+            )
+
+
+#: What ``shap`` (Kernel SHAP explanations of a non-linear model, domain/explain.py) imports
+#: of :data:`FORBIDDEN`.
+EXPLAINER_IMPORTS: Final = ("pandas", "matplotlib")
+
+
+def permit_explainer_imports() -> None:
+    """Let this process import what ``shap`` needs, from now on.
+
+    Called when a non-linear model is first asked for an explanation: shap imports pandas and
+    matplotlib at its own import. A linear model is explained without shap, so a service
+    serving the default champion never lifts the guard. Logged once, as it changes what the
+    process holds in memory.
+    """
+    for finder in sys.meta_path:
+        if isinstance(finder, _Forbidden) and set(EXPLAINER_IMPORTS) & set(finder.forbidden):
+            finder.forbidden = tuple(m for m in finder.forbidden if m not in EXPLAINER_IMPORTS)
+            logging.getLogger("breast_cancer_ml.service").info(
+                "explaining a non-linear model: shap and its imports (%s) are loaded",
+                ", ".join(EXPLAINER_IMPORTS),
+                extra={"event": "explainer_imports"},
             )
 
 
