@@ -25,11 +25,19 @@ from pydantic import ValidationError
 
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import HARD_BOUNDS, HARD_MAX, Envelope
+from breast_cancer_ml.domain.explain import Explainer
+from breast_cancer_ml.domain.models import build_pipeline
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.service import schemas
 from breast_cancer_ml.service.app import create_app
-from breast_cancer_ml.service.inputs import InputError, batch_features, single_row, to_array
-from breast_cancer_ml.service.schemas import EXAMPLE_ROW, request_models
+from breast_cancer_ml.service.inputs import (
+    InputError,
+    batch_features,
+    single_row,
+    to_array,
+    wants_explanation,
+)
+from breast_cancer_ml.service.schemas import EXAMPLE_ROW, EXAMPLE_ROW_BENIGN, request_models
 from breast_cancer_ml.settings import ServeSettings
 
 MAX_ROWS = 3
@@ -162,6 +170,57 @@ def test_batch_fast_parser_accepts_and_refuses_what_the_declared_model_does() ->
     assert seen == {"accepted", "refused"}
 
 
+EXPLAIN_VALUE = st.one_of(
+    st.booleans(),
+    st.none(),
+    st.integers(-1, 2),
+    st.floats(allow_nan=True),
+    st.sampled_from(["true", "false", "1", "", "yes"]),
+    st.lists(st.booleans(), max_size=1),
+)
+
+
+def _explain_outcome(parse: Any, model: Any, doc: Any) -> tuple[tuple[str, Any], tuple[str, Any]]:
+    try:
+        parse(doc)
+        fast: tuple[str, Any] = ("accepted", wants_explanation(doc))
+    except InputError as exc:
+        fast = ("refused", exc.status)
+    try:
+        declared: tuple[str, Any] = ("accepted", model.model_validate(doc).explain)
+    except ValidationError:
+        declared = ("refused", 422)
+    return fast, declared
+
+
+@settings(max_examples=150, deadline=None)
+@given(EXPLAIN_VALUE, st.booleans(), st.booleans())
+def test_both_parsers_read_the_explain_field_alike(value: Any, batch: bool, extra: bool) -> None:
+    """``"explain"`` is a JSON boolean or absent on both paths; anything else is a 422, and a
+    third field is refused as before."""
+    if batch:
+        doc: dict[str, Any] = {"instances": [EXAMPLE_ROW], "explain": value}
+        parse: Any = lambda d: batch_features(d, MAX_ROWS)  # noqa: E731
+        model: Any = MODELS.batch
+    else:
+        doc, parse, model = {"features": EXAMPLE_ROW, "explain": value}, single_row, MODELS.predict
+    if extra:
+        doc["id"] = 1
+    fast, declared = _explain_outcome(parse, model, doc)
+    assert fast == declared
+    if not extra and type(value) is bool:
+        assert fast == ("accepted", value)  # a boolean is read as it is
+    elif not extra:
+        assert fast == ("refused", 422)
+
+
+def test_a_body_without_explain_is_not_explained_on_either_path() -> None:
+    assert _explain_outcome(single_row, MODELS.predict, {"features": EXAMPLE_ROW}) == (
+        ("accepted", False),
+        ("accepted", False),
+    )
+
+
 def _refused_cells() -> list[tuple[int, Any]]:
     """Every refused value, at the first and at the last feature."""
     cells = []
@@ -205,6 +264,13 @@ class _Model:
     def proba(X: Any) -> Any:
         return np.full(len(X), 0.7)
 
+    #: a linear model's explainer (the stand-in above has no pipeline of its own)
+    explainer = Explainer(
+        build_pipeline("logreg", 0).fit(np.array([EXAMPLE_ROW, EXAMPLE_ROW_BENIGN]), [1, 0]),
+        None,
+        "logreg",
+    )
+
 
 NAMED = dict(zip(FEATURES, EXAMPLE_ROW, strict=True))
 BODIES: list[tuple[str, str, bytes]] = [
@@ -235,7 +301,27 @@ BODIES: list[tuple[str, str, bytes]] = [
         "huge integer",
         b'{"features": [1' + b"0" * 400 + b", " + json.dumps(EXAMPLE_ROW[1:])[1:].encode() + b"}",
     ),
+    ("/predict?explain=true", "explained", json.dumps({"features": EXAMPLE_ROW}).encode()),
+    ("/predict", "explain in body", json.dumps({"features": NAMED, "explain": True}).encode()),
+    ("/predict?explain=0", "explain false", json.dumps({"features": EXAMPLE_ROW}).encode()),
+    ("/predict?explain=maybe", "bad explain", json.dumps({"features": EXAMPLE_ROW}).encode()),
+    ("/predict", "explain string", json.dumps({"features": NAMED, "explain": "true"}).encode()),
     ("/predict/batch", "two rows", json.dumps({"instances": [EXAMPLE_ROW, NAMED]}).encode()),
+    (
+        "/predict/batch?explain=yes",
+        "explained rows",
+        json.dumps({"instances": [EXAMPLE_ROW, NAMED]}).encode(),
+    ),
+    (
+        "/predict/batch",
+        "explain in body",
+        json.dumps({"instances": [EXAMPLE_ROW], "explain": True}).encode(),
+    ),
+    (
+        "/predict/batch",
+        "explain null",
+        json.dumps({"instances": [NAMED], "explain": None}).encode(),
+    ),
     ("/predict/batch", "no rows", json.dumps({"instances": []}).encode()),
     ("/predict/batch", "too many", json.dumps({"instances": [EXAMPLE_ROW] * 4}).encode()),
     ("/predict/batch", "bad row", json.dumps({"instances": [EXAMPLE_ROW, [-1] * 30]}).encode()),
@@ -296,7 +382,7 @@ def test_fast_path_and_declared_route_give_the_same_answer(
         response_model = {
             "/predict": schemas.PredictResponse,
             "/predict/batch": schemas.BatchResponse,
-        }.get(path, schemas.InvocationsResponse)
+        }.get(path.partition("?")[0], schemas.InvocationsResponse)
         response_model.model_validate(fast.json())
     else:
         assert fast.json()["error"]["code"] == declared.json()["error"]["code"]
@@ -334,3 +420,28 @@ def test_declared_route_checks_the_api_key_before_the_body_as_the_fast_path_does
                 headers={"Authorization": f"Bearer {key}"},
             )
             assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/predict?explain=true", {"features": EXAMPLE_ROW}),
+        ("/predict", {"features": EXAMPLE_ROW, "explain": True}),
+        ("/predict/batch?explain=1", {"instances": [EXAMPLE_ROW, EXAMPLE_ROW_BENIGN]}),
+        ("/predict/batch", {"instances": [EXAMPLE_ROW, EXAMPLE_ROW_BENIGN], "explain": True}),
+    ],
+)
+def test_both_paths_explain_when_asked_by_query_or_body(
+    clients: Any, path: str, body: dict[str, Any]
+) -> None:
+    answers = [c.post(path, json=body).json() for c in clients]
+    assert answers[0] == answers[1]
+    rows = answers[0].get("predictions", [answers[0]])
+    for row in rows:
+        explanation = row["explanation"]
+        assert explanation["method"] == "linear_exact" and explanation["output"] == "log_odds"
+        assert len(explanation["contributions"]) == len(FEATURES)
+    plain = clients[0].post(
+        path.partition("?")[0], json={k: v for k, v in body.items() if k != "explain"}
+    )
+    assert "explanation" not in plain.text  # not asked: not computed, not sent
