@@ -217,15 +217,19 @@ class Explainer:
             )
             self._kernel = shap.KernelExplainer(proba, background, link="logit")
         kernel = self._kernel
-        # shap draws coalitions from numpy's global generator: seed it for a reproducible
-        # answer, and give the caller's state back
+        # shap draws coalitions from numpy's global generator: seeded for each case, so a case
+        # gets the same explanation alone or anywhere in a batch; the caller's state is restored
+        contributions = np.empty((len(X), N_FEATURES), dtype=np.float64)
         state = np.random.get_state()
-        np.random.seed(seed)
         try:
-            values = kernel.shap_values(X, nsamples=params.nsamples, l1_reg=False, silent=True)
+            for i in range(len(X)):
+                np.random.seed(seed)
+                values = kernel.shap_values(
+                    X[i : i + 1], nsamples=params.nsamples, l1_reg=False, silent=True
+                )
+                contributions[i] = np.asarray(values, dtype=np.float64).reshape(N_FEATURES)
         finally:
             np.random.set_state(state)
-        contributions = np.asarray(values, dtype=np.float64).reshape(len(X), N_FEATURES)
         base = np.full(len(X), float(np.ravel(kernel.expected_value)[0]))
         return Explanations(KERNEL_SHAP, base, contributions)
 
