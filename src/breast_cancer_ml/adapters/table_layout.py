@@ -96,7 +96,16 @@ OUTPUT_COLUMNS = (
 )
 
 
-def output_schema(id_type: pa.DataType) -> pa.Schema:
+def explain_columns(k: int) -> list[str]:
+    """The columns ``bcml predict --explain K`` adds after :data:`OUTPUT_COLUMNS`: the base
+    log-odds, then the ``k`` largest contributions (``explain_1_*`` the largest |value|)."""
+    names = ["explain_base"]
+    for i in range(1, k + 1):
+        names += [f"explain_{i}_feature", f"explain_{i}_contribution"]
+    return names
+
+
+def output_schema(id_type: pa.DataType, explain: int = 0) -> pa.Schema:
     types = {
         "row": pa.int64(),
         "id": id_type,
@@ -109,7 +118,11 @@ def output_schema(id_type: pa.DataType) -> pa.Schema:
         "warnings": pa.string(),
         "model_version": pa.string(),
     }
-    return pa.schema([pa.field(name, types[name]) for name in OUTPUT_COLUMNS])
+    fields = [pa.field(name, types[name]) for name in OUTPUT_COLUMNS]
+    for name in explain_columns(explain) if explain else []:
+        kind = pa.string() if name.endswith("_feature") else pa.float64()
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
 
 
 #: Columns of the reject file: 1-based data row (the header is not a row), id, reason.

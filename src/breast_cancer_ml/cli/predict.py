@@ -61,7 +61,9 @@ def handle(args: argparse.Namespace) -> int:
 
     registry = (settings.model or "").startswith(REGISTRY_SCHEME)
     isolated = ("pandas", "matplotlib")
-    if getattr(args, "own_process", False) and not registry and isolated[0] not in sys.modules:
+    explain = settings.explain is not None  # a non-linear model's explainer (shap) needs both
+    own = getattr(args, "own_process", False)
+    if own and not registry and not explain and isolated[0] not in sys.modules:
         # a published model or MLflow model folder needs neither MLflow nor pandas: keep
         # scikit-learn from importing pandas (time and memory the command never uses)
         from breast_cancer_ml.service.startup import isolate_process

@@ -280,6 +280,8 @@ def run_predict(
     err = stderr if stderr is not None else sys.stderr
     rejects_path = rejects_path_for(settings.output, settings.rejects)
     check_paths(settings.input, settings.output, rejects_path)
+    if settings.explain is not None and settings.engine != "local":
+        raise ConfigError("--explain works with the local engine only; drop --engine spark")
     _lean_memory_pool()
     started = time.perf_counter()
     hold = settings.output == STDIO and (settings.strict or settings.max_rejects is not None)
@@ -290,8 +292,14 @@ def run_predict(
     ):
         model = _load_model(settings)
         source = str(model.metadata.get("source", model.folder))
+        explain = settings.explain or 0
+        if explain:
+            model.explainer.check()  # before any output: exit 2 with what to do
+        scored_schema = output_schema(reader.id_type)
         with (
-            AtomicTableWriter(settings.output, output_schema(reader.id_type), hold=hold) as writer,
+            AtomicTableWriter(
+                settings.output, output_schema(reader.id_type, explain), hold=hold
+            ) as writer,
             contextlib.ExitStack() as stack,
         ):
             rejects: AtomicTableWriter | None = None
@@ -323,7 +331,11 @@ def run_predict(
                                 reader.where, settings.max_rejects, chunk, first_reject
                             )
                     referral = result.refer(conformal)
-                    writer.write(output_batch(chunk, result, model.run_id, writer.schema, referral))
+                    batch = output_batch(chunk, result, model.run_id, scored_schema, referral)
+                    if explain:
+                        X_scored = chunk.X[result.valid]
+                        batch = with_explanations(batch, model, X_scored, explain, writer.schema)
+                    writer.write(batch)
                     out_of_envelope += result.n_out_of_envelope
                     referred += referral.n_referred
                     rows += chunk.n_rows
@@ -414,6 +426,28 @@ def output_batch(
         ],
         schema=schema,
     )
+
+
+def with_explanations(
+    batch: pa.RecordBatch,
+    model: PublishedModel,
+    X: NDArray[np.float64],
+    k: int,
+    schema: pa.Schema,
+) -> pa.RecordBatch:
+    """``batch`` (the scored rows ``X``) with the explanation columns of ``--explain k``
+    (:func:`~breast_cancer_ml.adapters.table_layout.explain_columns`)."""
+    explained = model.explainer.explain(X)
+    top = explained.order()[:, :k]
+    rows = np.arange(len(X))[:, None]
+    contributions = explained.contributions[rows, top]
+    names = arrow_strings(list(FEATURES))
+    columns = list(batch.columns)
+    columns.append(arrow_array(explained.base, pa.float64()))
+    for i in range(k):
+        columns.append(names.take(arrow_array(top[:, i].astype(np.int64), pa.int64())))
+        columns.append(arrow_array(np.ascontiguousarray(contributions[:, i]), pa.float64()))
+    return pa.record_batch(columns, schema=schema)
 
 
 def warning_column(n: int, positions: NDArray[np.int64], texts: list[str]) -> pa.Array:
