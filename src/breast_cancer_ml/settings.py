@@ -424,7 +424,7 @@ class PredictSettings(BcmlSettings):
         description="Add each row's explanation: explain_base (the reference log-odds) and the "
         "K largest contributions to its log-odds, explain_1_feature, explain_1_contribution, "
         "... (1 <= K <= 30; local engine only). A non-linear model needs the `explain` extra "
-        "(Kernel SHAP, about a second per row): docs/batch.md.",
+        "(Kernel SHAP, far slower than scoring): docs/batch.md.",
     )
     engine: Literal["local", "spark"] = Field(
         "local", description="local (streaming, one process) or spark (pyspark, [spark] extra)."
