@@ -131,22 +131,27 @@ class Explanations:
         order, as a stable sort keeps it)."""
         return np.argsort(-np.abs(self.contributions), axis=1, kind="stable")
 
-    def doc(self, i: int, values: Any) -> dict[str, Any]:
-        """Row ``i`` as the API's ``explanation`` object; ``values`` are its raw features."""
+    def doc(self, i: int, values: Any, order: list[int] | None = None) -> dict[str, Any]:
+        """Row ``i`` as the API's ``explanation`` object; ``values`` are its raw features
+        (``order``: its row of :meth:`order`, when already computed)."""
         contributions = self.contributions[i].tolist()
-        raw = [float(v) for v in values]
+        raw = np.asarray(values, dtype=np.float64).tolist()
+        if order is None:
+            order = self.order()[i].tolist()
         return {
             "method": self.method,
             "base": float(self.base[i]),
             "contributions": [
                 {"feature": FEATURES[j], "value": raw[j], "contribution": contributions[j]}
-                for j in self.order()[i].tolist()
+                for j in order
             ],
             "output": OUTPUT,
         }
 
     def docs(self, X: NDArray[np.float64]) -> list[dict[str, Any]]:
-        return [self.doc(i, X[i]) for i in range(len(X))]
+        """Every row of ``X`` (the rows explained) as :meth:`doc` gives it."""
+        orders = self.order().tolist()
+        return [self.doc(i, X[i], orders[i]) for i in range(len(X))]
 
 
 class Explainer:
