@@ -488,6 +488,35 @@ def test_the_refer_rule_is_published_in_the_sealed_metadata(trained: Trained) ->
     }
 
 
+def test_the_explainer_is_published_sealed_and_read_from_the_registry(
+    trained: Trained, tmp_path: Path
+) -> None:
+    import shutil
+
+    from breast_cancer_ml.adapters.model_source import load_scoring_model
+    from breast_cancer_ml.errors import ModelIntegrityError
+
+    latest = trained.models / "latest"
+    meta = model_store.load_latest(trained.models).record
+    assert meta is not None and meta.explainer is not None
+    assert meta.explainer.method == "linear_exact"  # the default logreg: exact, no background
+    summary = json.loads((latest / "run_summary.json").read_text())
+    assert summary["explainer"] == meta.explainer.model_dump()
+    # the registry copy, scored from its run, explains by the same parameters
+    registry = load_scoring_model(
+        "models:/breast-cancer-classifier@champion", trained.models, trained.uri
+    )
+    assert registry.explainer_params == meta.explainer
+    # the explainer is covered by the metadata's sealed SHA256: an edit refuses the model
+    copy = tmp_path / "copy"
+    shutil.copytree(latest.resolve(), copy)
+    raw = json.loads((copy / model_store.METADATA_FILE).read_text())
+    raw["explainer"] = {"method": "kernel_shap"}
+    (copy / model_store.METADATA_FILE).write_text(json.dumps(raw))
+    with pytest.raises(ModelIntegrityError):
+        model_store.load_published(copy)
+
+
 def _card_rows(card: str) -> dict[str, list[float]]:
     """The card's table rows whose first cell is a metric name in backticks: name -> numbers."""
     import re
