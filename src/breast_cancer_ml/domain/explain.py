@@ -26,6 +26,7 @@ imported only when a non-linear model is explained: a linear champion never load
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -164,10 +165,19 @@ class Explainer:
         self.model_name = model_name
         self._terms: LinearTerms | None = linear_terms(pipeline)
         self._kernel: Any = None
+        # shap's KernelExplainer keeps each call's working state on itself, and the seed is
+        # numpy's global one: one Kernel SHAP explanation at a time per model
+        self._lock = threading.Lock()
 
     @property
     def method(self) -> str:
         return LINEAR_EXACT if self._terms is not None else KERNEL_SHAP
+
+    @property
+    def slow(self) -> bool:
+        """Whether explaining costs far more than scoring (Kernel SHAP): a server runs it off
+        its event loop."""
+        return self._terms is None
 
     def check(self) -> None:
         """:class:`ExplanationUnavailableError` now if this model cannot be explained."""
@@ -195,7 +205,8 @@ class Explainer:
             base = np.full(len(X), t.intercept)
             return Explanations(LINEAR_EXACT, base, contributions)
         self.check()
-        return self._kernel_shap(X)
+        with self._lock:
+            return self._kernel_shap(X)
 
     def _kernel_shap(self, X: NDArray[np.float64]) -> Explanations:
         params = self.params

@@ -253,9 +253,14 @@ class PredictionEndpoint:
         state = self.state
         try:
             model = served_model(state)  # read once: this request uses this model throughout
-            answer = self.handler(
-                state, model, _header(scope, b"content-type"), body, scope["query_string"]
-            )
+            query = scope["query_string"]
+            args = (state, model, _header(scope, b"content-type"), body, query)
+            if (b"explain" in query or b"explain" in body) and model.explainer.slow:
+                # Kernel SHAP takes far longer than a prediction: off the event loop, so the
+                # worker keeps answering other requests (and /health) meanwhile
+                answer = await asyncio.to_thread(self.handler, *args)
+            else:
+                answer = self.handler(*args)
         except InputError as exc:
             retry = [(b"retry-after", b"5")] if exc.status == 503 else ()
             return await self.error(scope, send, exc, extra=retry)

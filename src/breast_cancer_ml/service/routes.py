@@ -14,6 +14,7 @@ Annotations are evaluated at definition time here (no ``from __future__ import a
 the request models are built at run time, and FastAPI reads a route's types from its signature.
 """
 
+import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
@@ -153,7 +154,11 @@ def prediction_router(state: ServiceState) -> APIRouter:
     )
     async def predict(body: models.predict, _: JsonOnly, request: Request) -> Response:  # type: ignore[name-defined]
         explain = _explain(request) or body.explain
-        return _response(state, predict_answer(state, served_model(state), body.values(), explain))
+        model = served_model(state)
+        args = (state, model, body.values(), explain)
+        if explain and model.explainer.slow:  # Kernel SHAP: off the event loop, as the fast path
+            return _response(state, await asyncio.to_thread(predict_answer, *args))
+        return _response(state, predict_answer(*args))
 
     @router.post(
         "/predict/batch",
@@ -169,7 +174,10 @@ def prediction_router(state: ServiceState) -> APIRouter:
     async def predict_batch(body: models.batch, _: JsonOnly, request: Request) -> Response:  # type: ignore[name-defined]
         X = to_array(body.rows())
         explain = _explain(request) or body.explain
-        return _response(state, batch_answer(state, served_model(state), X, explain))
+        model = served_model(state)
+        if explain and model.explainer.slow:
+            return _response(state, await asyncio.to_thread(batch_answer, state, model, X, True))
+        return _response(state, batch_answer(state, model, X, explain))
 
     @router.post(
         "/invocations",

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from breast_cancer_ml.domain.explain import build_params
@@ -163,3 +166,27 @@ def test_a_nonlinear_model_promoted_before_explanations_answers_501_saying_re_pr
     assert "Traceback" not in refused.text
     # the prediction itself is still answered without explain
     assert server.client.post("/predict", json={"features": EXAMPLE_ROW}).status_code == 200
+
+
+def test_health_is_answered_while_kernel_shap_explains_a_batch(knn_served: Any) -> None:
+    """Kernel SHAP runs off the event loop: the worker answers /health (and predictions)
+    while a long explained batch is being computed."""
+    server, _ = knn_served
+    rows = [EXAMPLE_ROW_BENIGN] * 100
+    with ThreadPoolExecutor(1) as pool:
+        explained = pool.submit(
+            httpx.post,
+            f"{server.url}/predict/batch?explain=true",
+            json={"instances": rows},
+            timeout=300,
+        )
+        time.sleep(0.5)
+        health = server.client.get("/health")
+        plain = server.client.post("/predict", json={"features": EXAMPLE_ROW})
+        still_running = not explained.done()
+        answer = explained.result()
+    assert health.status_code == plain.status_code == 200
+    assert still_running  # both were answered while the batch was being explained
+    assert answer.status_code == 200
+    first = answer.json()["predictions"][0]["explanation"]
+    assert all(r["explanation"] == first for r in answer.json()["predictions"])
