@@ -119,6 +119,17 @@ def _explain(request: Request) -> bool:
     return query != b"" and wants_flag(query, EXPLAIN_PARAM)
 
 
+def _explainer_info(model: Any) -> dict[str, Any] | None:
+    """How ``?explain=true`` explains the served model (its parameters without the
+    background), or ``None`` when it cannot (a non-linear model promoted before them)."""
+    if not model.explainer.slow:
+        return {"method": model.explainer.method, "output": "log_odds"}
+    params = model.explainer_params
+    if params is None or params.method != model.explainer.method:
+        return None
+    return dict(params.model_dump(exclude={"background", "weights"}))
+
+
 def _response(state: ServiceState, answer: Answer) -> Response:
     state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside, answer.decisions)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
@@ -345,6 +356,7 @@ def info_router(state: ServiceState) -> APIRouter:
             threshold=model.threshold,
             gate=record.gate.model_dump() if record and record.gate else None,
             refer_rule=conformal.to_metadata() if conformal is not None else None,
+            explainer=_explainer_info(model),
             feature_names=model.feature_names,
             loaded_at=iso(holder.loaded_at),
         )

@@ -376,6 +376,12 @@ class ModelInfo(BaseModel):
         "quantiles, calibration counts); null when the model was published without one "
         "(its prediction set is then the thresholded class).",
     )
+    explainer: dict[str, Any] | None = Field(
+        None,
+        description="How `?explain=true` explains this model: method (linear_exact or "
+        "kernel_shap) and, for kernel_shap, nsamples, k, eps and seed; null when it cannot "
+        "(a non-linear model promoted before explanations: re-promote it).",
+    )
     feature_names: list[str] = Field(description="Feature order of positional inputs.")
     loaded_at: str | None
 

@@ -71,6 +71,7 @@ def test_linear_champion_explains_every_batch_row(served: Any) -> None:
     # the malignant case's largest contributions push up, the benign one's down
     assert rows[0]["explanation"]["contributions"][0]["contribution"] > 0
     assert rows[1]["explanation"]["base"] == rows[0]["explanation"]["base"]
+    assert server.client.get("/model/info").json()["explainer"]["method"] == "linear_exact"
     # a linear model is explained without shap: the import guard was never lifted
     assert not [r for r in server.log_records() if r.get("event") == "explainer_imports"]
 
@@ -148,6 +149,9 @@ def test_a_nonlinear_model_is_explained_by_kernel_shap_from_its_published_backgr
         _check(row, "kernel_shap", params.eps)
     # the same case, the same explanation (the coalitions are drawn with the published seed)
     assert rows[1]["explanation"] == answer.json()["explanation"]
+    info = server.client.get("/model/info").json()["explainer"]
+    assert info["method"] == "kernel_shap" and info["nsamples"] == params.nsamples
+    assert "background" not in info
     events = [r for r in server.log_records() if r.get("event") == "explainer_imports"]
     assert len(events) == 1  # shap's imports were allowed once, when first needed
 
@@ -163,6 +167,7 @@ def test_a_nonlinear_model_promoted_before_explanations_answers_501_saying_re_pr
     error = refused.json()["error"]
     assert error["code"] == "explanation_unavailable"
     assert "re-promote" in error["message"] and "knn" in error["message"]
+    assert server.client.get("/model/info").json()["explainer"] is None
     assert "Traceback" not in refused.text
     # the prediction itself is still answered without explain
     assert server.client.post("/predict", json={"features": EXAMPLE_ROW}).status_code == 200
