@@ -62,3 +62,30 @@ def test_fastapi_is_imported_only_when_a_request_needs_the_routes() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_permitting_the_explainer_imports_lifts_the_guard_for_pandas_and_matplotlib_only() -> None:
+    """What the first Kernel SHAP explanation in a server process does: shap's own imports
+    become importable, the rest of the training stack stays forbidden."""
+    script = textwrap.dedent(
+        """
+        import importlib
+        from breast_cancer_ml.service.startup import isolate_process, permit_explainer_imports
+
+        def importable(name):
+            try:
+                importlib.import_module(name)
+                return True
+            except ModuleNotFoundError:
+                return False
+
+        isolate_process()
+        before = importable("pandas")
+        permit_explainer_imports()
+        print(before, importable("pandas"), importable("matplotlib"), importable("mlflow"))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split() == ["False", "True", "True", "False"]
