@@ -50,6 +50,10 @@ def handle(args: argparse.Namespace) -> int:
 
     settings = load_settings_from(args, PredictSettings)
     if settings.engine == "spark":
+        if settings.explain is not None:
+            from breast_cancer_ml.errors import ConfigError
+
+            raise ConfigError("--explain works with the local engine only; drop --engine spark")
         from breast_cancer_ml.pipelines.spark_score import run_spark_predict
 
         spark_summary = run_spark_predict(settings)

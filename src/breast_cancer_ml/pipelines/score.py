@@ -280,8 +280,6 @@ def run_predict(
     err = stderr if stderr is not None else sys.stderr
     rejects_path = rejects_path_for(settings.output, settings.rejects)
     check_paths(settings.input, settings.output, rejects_path)
-    if settings.explain is not None and settings.engine != "local":
-        raise ConfigError("--explain works with the local engine only; drop --engine spark")
     _lean_memory_pool()
     started = time.perf_counter()
     hold = settings.output == STDIO and (settings.strict or settings.max_rejects is not None)

@@ -110,6 +110,17 @@ def test_explain_outside_1_to_30_exits_2_and_writes_nothing(
     assert "explain" in capsys.readouterr().err
 
 
+def test_explain_with_the_spark_engine_exits_2_before_starting_spark(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _ = _cases(tmp_path, 3)
+    out = tmp_path / "scores"
+    code = _predict(trained.models_dir, source, out, "--explain", "2", "--engine", "spark")
+    assert code == 2
+    assert not out.exists()
+    assert "local engine only" in capsys.readouterr().err
+
+
 def _knn_models_dir(root: Path, explainer: Any) -> Path:
     """A knn model (non-linear) published with or without an explainer in its metadata."""
     import mlflow.sklearn
