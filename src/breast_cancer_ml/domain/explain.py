@@ -198,15 +198,23 @@ class Explainer:
             ) from None
 
     def explain(self, X: NDArray[np.float64]) -> Explanations:
-        """Explanations of the validated rows ``X`` (n, 30)."""
+        """Explanations of the validated rows ``X`` (n, 30); never a NaN or an infinity."""
         if self._terms is not None:
             t = self._terms
             contributions = t.coef * (X - t.mean) / t.scale
-            base = np.full(len(X), t.intercept)
-            return Explanations(LINEAR_EXACT, base, contributions)
-        self.check()
-        with self._lock:
-            return self._kernel_shap(X)
+            explained = Explanations(LINEAR_EXACT, np.full(len(X), t.intercept), contributions)
+        else:
+            self.check()
+            with self._lock:
+                explained = self._kernel_shap(X)
+        finite = np.isfinite(explained.contributions).all(axis=1) & np.isfinite(explained.base)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
+            raise ExplanationUnavailableError(
+                f"the {self.model_name} model's explanation of row {bad} is not finite; no "
+                "explanation given (the prediction itself is unaffected)"
+            )
+        return explained
 
     def _kernel_shap(self, X: NDArray[np.float64]) -> Explanations:
         params = self.params

@@ -137,3 +137,12 @@ def test_a_nonlinear_model_promoted_before_explanations_says_re_promote(
 def test_kernel_params_without_a_background_are_refused() -> None:
     with pytest.raises(ValueError, match="background"):
         ExplainerParams(method="kernel_shap", nsamples=100, eps=1e-6, seed=0)
+
+
+def test_a_non_finite_explanation_is_never_given(fitted: dict[str, Any], data: Any) -> None:
+    import copy
+
+    broken = copy.deepcopy(fitted["logreg"])  # a model whose coefficient overflows
+    broken.steps[1][1].coef_[0][0] = np.inf
+    with pytest.raises(ExplanationUnavailableError, match="row 0 is not finite"):
+        Explainer(broken, None, "logreg").explain(data.X[ROWS])
