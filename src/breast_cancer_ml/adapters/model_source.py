@@ -163,7 +163,9 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
     except MlflowException as exc:
         raise ModelStoreError(f"{uri} (tracking store {store}): {exc.message}") from None
     if summary is not None:  # the same refer rule as the published copy of this run
-        model = dataclasses.replace(model, refer_rule=summary.conformal)
+        model = dataclasses.replace(
+            model, refer_rule=summary.conformal, drift_reference=summary.drift_reference
+        )
     model.metadata["source"] = uri
     model.metadata["registered_model"] = {"name": match["name"], "version": version.version}
     return model

@@ -33,6 +33,7 @@ from typing import Any
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
+from breast_cancer_ml.domain.drift import DriftProfile
 from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
@@ -498,6 +499,8 @@ class PublishedModel:
     #: the refer rule of a model without promotion metadata (a registry model scored from its
     #: training run's summary); a published model's rule is its record's
     refer_rule: ConformalParams | None = None
+    #: the drift reference of such a model (from its run summary), as :attr:`refer_rule`
+    drift_reference: DriftProfile | None = None
 
     @property
     def run_id(self) -> str:
@@ -532,6 +535,14 @@ class PublishedModel:
         """The refer rule fitted at promotion; ``None`` for metadata written before it and
         for a bare MLflow model (then the set is the thresholded class: domain/refer.py)."""
         return self.record.conformal if self.record is not None else self.refer_rule
+
+    @property
+    def drift_profile(self) -> DriftProfile | None:
+        """The drift reference built at promotion (``bcml monitor``); ``None`` for a model
+        promoted before it and for a bare MLflow model."""
+        if self.record is not None:
+            return self.record.drift_reference
+        return self.drift_reference
 
     def card_path(self, fmt: str = "md") -> Path | None:
         """``MODEL_CARD.md`` (``fmt="md"``) or ``MODEL_CARD.html`` (``"html"``) published

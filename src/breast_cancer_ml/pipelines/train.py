@@ -23,6 +23,7 @@ from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
+from breast_cancer_ml.domain.drift import DriftProfile, build_profile
 from breast_cancer_ml.domain.metrics import brier, classification_metrics, specificity
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
@@ -42,6 +43,7 @@ from breast_cancer_ml.pipelines.train_evidence import (
     Evidence,
     calibration_record,
     gather,
+    pooled_oof,
     refer_record,
     subgroup_records,
 )
@@ -332,6 +334,20 @@ def _track_and_promote(settings: TrainSettings, o: Outcome) -> TrainingResult:
             )
 
 
+def drift_reference(o: Outcome) -> DriftProfile:
+    """The drift reference of the training split: its quantile sketch, and the rates of its
+    out-of-fold predictions at the model's threshold (never the test split)."""
+    X_train = o.split.X_train
+    oof = pooled_oof(o.cv, o.split.y_train, o.threshold)
+    outside = ~Envelope.from_training(X_train).in_distribution(X_train)  # 0 by construction
+    return build_profile(
+        X_train,
+        predicted_malignant_rate=float(np.mean(oof.pred)),
+        out_of_range_rate=float(np.mean(outside)),
+        refer_rate=o.evidence.refer.choice.refer_rate,
+    )
+
+
 def run_name(settings: TrainSettings, now: dt.datetime | None = None) -> str:
     """``<model>-seed<seed>-<yyyymmdd-hhmm>`` (UTC): a name a person can tell apart."""
     when = now or dt.datetime.now(dt.UTC)
@@ -425,6 +441,7 @@ def _log_and_promote(
         refer=refer_record(o.evidence.refer),
         conformal=o.evidence.refer.choice.params,
         subgroups=subgroup_records(o.evidence.subgroups),
+        drift_reference=drift_reference(o),
     )  # fmt: skip
     summary_json = tmp / "run_summary.json"
     summary_json.write_text(summary.to_json())
@@ -471,6 +488,8 @@ def _log_and_promote(
             champion_challenger=o.verdict,
             # the refer rule: covered by the metadata's SHA256 (sidecar and registry tag)
             conformal=conformal,
+            # what `bcml monitor` compares recent cases with, covered by the same SHA256
+            drift_reference=summary.drift_reference,
             forced_promotion=o.verdict.forced,
             bcml_version=__version__,
         )
