@@ -327,6 +327,7 @@ class FeatureDrift:
     ks_p_value: float
     #: Bonferroni-adjusted over the features tested
     ks_p_adjusted: float
+    reference_shares: tuple[float, ...]
     recent_shares: tuple[float, ...]
     reasons: tuple[str, ...] = ()
 
@@ -383,6 +384,7 @@ def feature_drift(
                 ks_statistic=ks.statistic,
                 ks_p_value=ks.p_value,
                 ks_p_adjusted=adjusted,
+                reference_shares=ref.psi_reference,
                 recent_shares=tuple(shares.tolist()),
                 reasons=tuple(reasons),
             )
