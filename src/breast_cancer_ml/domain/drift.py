@@ -457,10 +457,8 @@ def compare(
         oor = RateShift(
             **{**base.__dict__, "drift": enough and count / m > limits.max_out_of_range_rate}
         )
-    features: tuple[FeatureDrift, ...] = ()
-    if X is None:
-        notes.append("per-feature drift: the cases carry no feature values")
-    else:
+    features: tuple[FeatureDrift, ...] = ()  # the caller says why there are no features
+    if X is not None:
         if X.shape != (n, N_FEATURES):
             raise ValueError(f"expected X of shape ({n}, {N_FEATURES}); got {X.shape}")
         features = feature_drift(X, profile, limits if enough else _never(limits))
