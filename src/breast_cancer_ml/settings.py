@@ -348,6 +348,13 @@ class ServeSettings(BcmlSettings):
         "info", description="Log level of the JSON logs."
     )
     access_log: bool = Field(False, description="Log one JSON line per request.")
+    drift_window_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="Length of the rolling windows of the drift gauges on /metrics "
+        "(predicted-malignant, out-of-range and refer rates of the current and last window).",
+    )
 
     _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
 
