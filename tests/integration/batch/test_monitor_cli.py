@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +318,23 @@ def test_a_model_without_a_drift_reference_exits_4(
     )  # fmt: skip
     assert code == 4
     assert "no drift reference" in capsys.readouterr().err
+
+
+def test_an_edited_drift_reference_is_refused_like_an_edited_model(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reference rates lowered by hand in a copy of the published folder: still a valid
+    reference, but not what was promoted, so the sealed SHA256 refuses it (exit 4)."""
+    copy = tmp_path / "edited"
+    shutil.copytree(trained.model.folder, copy)
+    path = copy / model_store.METADATA_FILE
+    meta = json.loads(path.read_text())
+    meta["drift_reference"]["rates"]["predicted_malignant"] = 0.9
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True))
+    code = main(
+        ["monitor", "--model", str(copy), "--input", str(BUNDLED_DATA),
+         "--output-dir", str(tmp_path / "o")]
+    )  # fmt: skip
+    assert code == 4
+    assert "modified after promotion" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
