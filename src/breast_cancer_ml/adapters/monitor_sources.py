@@ -96,23 +96,31 @@ def read_log(folder: Path, since: dt.datetime | None, last: int | None) -> list[
     unfinished last line (no newline: a write in progress) is left out."""
     cases: list[LogCase] = []
     for path in log_files(folder):
+        day = _file_day(path)
+        if since is not None and day is not None and day < since.date():
+            continue  # a daily file (UTC) wholly before the window: not even read
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open(encoding="utf-8", newline="\n") as fh:
+                for number, line in enumerate(fh, start=1):
+                    if not line.endswith("\n"):
+                        break  # the last line, being written: not a record yet
+                    if not line.strip():
+                        continue
+                    case = _record(line, path, number)
+                    if since is None or case.time >= since:
+                        cases.append(case)
         except (OSError, UnicodeDecodeError) as exc:
             raise DataValidationError(f"{path}: cannot read ({exc}).") from None
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        elif lines:
-            lines.pop()  # being written: not a record yet
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            case = _record(line, path, number)
-            if since is None or case.time >= since:
-                cases.append(case)
     cases.sort(key=lambda c: c.time)
     return cases[-last:] if last is not None else cases
+
+
+def _file_day(path: Path) -> dt.date | None:
+    """The UTC day in a log file's name (``predictions-YYYY-MM-DD-<worker>.jsonl``), if any."""
+    try:
+        return dt.date.fromisoformat(path.name[len("predictions-") :][:10])
+    except ValueError:
+        return None
 
 
 def _record(line: str, path: Path, number: int) -> LogCase:

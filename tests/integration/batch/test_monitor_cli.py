@@ -338,3 +338,16 @@ def test_an_edited_drift_reference_is_refused_like_an_edited_model(
     assert code == 4
     assert "modified after promotion" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_since_skips_the_daily_files_before_it_without_reading_them(
+    trained: Trained, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    _write_log(trained, log, _bundled_features(), with_features=False, workers=1)
+    (log / "predictions-2026-10-31-0.jsonl").write_text("not a record\n")
+    out = tmp_path / "out"
+    code = _monitor(trained, "--log", str(log), "--since", "2026-11-01", "--output-dir", str(out))
+    assert code == 0
+    assert _report(out)["n_cases"] == 569
+    assert _monitor(trained, "--log", str(log), "--output-dir", str(out)) == 2  # read: broken
