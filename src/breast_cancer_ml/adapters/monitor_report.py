@@ -72,9 +72,17 @@ def _pyplot() -> Any:
     return plt
 
 
+#: What the page says instead of its pictures when matplotlib is not installed.
+NO_PLOTS = "No plots: they need matplotlib (pip install 'breast-cancer-ml[train]')."
+
+
 def pictures(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(caption, data URI)`` of each picture of the report."""
-    plt = _pyplot()
+    """``(caption, data URI)`` of each picture of the report; none without matplotlib (the
+    ``train`` extra), where the tables still say everything."""
+    try:
+        plt = _pyplot()
+    except ImportError:
+        return []
     out: list[tuple[str, str]] = []
     features: Sequence[Mapping[str, Any]] = report["features"]
     psi_limit = report["thresholds"]["psi"]
@@ -149,10 +157,13 @@ def render_html(report: Mapping[str, Any]) -> str:
         for f in report["features"]
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report["notes"])
-    figures = "".join(
-        f'<figure><img alt="{html.escape(caption)}" src="{uri}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, uri in pictures(report)
+    figures = (
+        "".join(
+            f'<figure><img alt="{html.escape(caption)}" src="{uri}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            for caption, uri in pictures(report)
+        )
+        or f"<p>{html.escape(NO_PLOTS)}</p>"
     )
     model = report["model"]
     source = report["source"]

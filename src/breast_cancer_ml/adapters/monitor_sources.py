@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from breast_cancer_ml.domain.schema import FEATURES, N_FEATURES
-from breast_cancer_ml.errors import DataValidationError
+from breast_cancer_ml.errors import ConfigError, DataValidationError
 
 #: The prediction log's file names.
 LOG_GLOB = "predictions-*.jsonl"
@@ -183,9 +183,15 @@ def log_cases(cases: list[LogCase], folder: Path) -> RecentCases:
 def read_case_table(path: Path) -> NDArray[np.float64]:
     """The 30 feature columns of a CSV/Parquet file as an ``(n, 30)`` array (NaN where a value
     is missing); other columns (``id``, ``diagnosis``, ``bcml predict``'s) are ignored."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(
+            "bcml monitor --input reads CSV and Parquet with pyarrow: "
+            "pip install 'breast-cancer-ml[batch]'."
+        ) from None
 
     from breast_cancer_ml.adapters.table_layout import table_format
 

@@ -351,3 +351,22 @@ def test_since_skips_the_daily_files_before_it_without_reading_them(
     assert code == 0
     assert _report(out)["n_cases"] == 569
     assert _monitor(trained, "--log", str(log), "--output-dir", str(out)) == 2  # read: broken
+
+
+def test_a_registry_model_is_compared_with_the_reference_of_its_training_run(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """models:/...@champion carries no promotion metadata: its reference comes from the run's
+    run_summary.json, and it is the published model's."""
+    published, registry = tmp_path / "published", tmp_path / "registry"
+    assert _monitor(trained, "--input", str(BUNDLED_DATA), "--output-dir", str(published)) == 0
+    code = main(
+        ["monitor", "--model", "models:/breast-cancer-classifier@champion",
+         "--tracking-uri", trained.tracking_uri, "--input", str(BUNDLED_DATA),
+         "--output-dir", str(registry)]
+    )  # fmt: skip
+    assert code == 0
+    a, b = _report(published), _report(registry)
+    assert b["model"]["run_id"] == trained.model.run_id
+    assert b["reference"] == a["reference"]
+    assert b["features"] == a["features"] and b["rates"] == a["rates"]
