@@ -370,3 +370,14 @@ def test_a_registry_model_is_compared_with_the_reference_of_its_training_run(
     assert b["model"]["run_id"] == trained.model.run_id
     assert b["reference"] == a["reference"]
     assert b["features"] == a["features"] and b["rates"] == a["rates"]
+
+
+def test_a_since_that_is_not_a_time_exits_2(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_log(trained, tmp_path / "log", _bundled_features()[:5], with_features=False)
+    args = ["--log", str(tmp_path / "log"), "--since", "yesterday"]
+    assert _monitor(trained, *args, "--output-dir", str(tmp_path / "o")) == 2
+    assert "--since 'yesterday' is not an ISO 8601 date or time" in capsys.readouterr().err
+    assert _monitor(trained, "--input", str(BUNDLED_DATA), "--since", "2026-11-01") == 2
+    assert "--since applies to a prediction log" in capsys.readouterr().err
