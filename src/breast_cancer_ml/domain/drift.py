@@ -308,7 +308,8 @@ def rate_shift(
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When ``compare`` calls something drift (defaults: see ``MonitorSettings``)."""
+    """When ``compare`` calls something drift. The defaults are ``MonitorSettings``' (what
+    ``--help`` shows); ``tests/unit/domain/test_drift.py`` keeps the two equal."""
 
     psi: float = 0.2
     ks_alpha: float = 0.01

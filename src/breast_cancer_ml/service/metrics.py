@@ -23,7 +23,8 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-#: Default length (seconds) of a drift window (``ServeSettings.drift_window_seconds``).
+#: Default length (seconds) of a drift window, as ``ServeSettings.drift_window_seconds``
+#: (tests/unit/service/test_metrics.py keeps the two equal).
 DRIFT_WINDOW_SECONDS: Final = 300
 
 

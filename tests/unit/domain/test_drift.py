@@ -198,3 +198,11 @@ def test_profile_with_decreasing_quantiles_is_refused() -> None:
     data["features"][FEATURES[0]]["quantiles"][5] = -1.0
     with pytest.raises(ValueError, match="non-decreasing"):
         DriftProfile.from_metadata(data)
+
+
+def test_the_domain_defaults_are_the_settings_defaults() -> None:
+    """MonitorSettings holds the defaults users see (--help); the domain's must not drift."""
+    from breast_cancer_ml.pipelines.monitor import thresholds_of
+    from breast_cancer_ml.settings import MonitorSettings
+
+    assert thresholds_of(MonitorSettings(input="cases.csv")) == Thresholds()

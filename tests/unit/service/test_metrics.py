@@ -131,3 +131,11 @@ def test_the_models_reference_rates_are_shown_beside_the_windows() -> None:
     samples = _drift_samples(text)
     assert samples[("bcml_drift_reference_rate", "predicted_malignant")] == 0.37
     assert ("bcml_drift_reference_rate", "refer") not in samples
+
+
+def test_the_default_drift_window_is_the_settings_default() -> None:
+    from breast_cancer_ml.service.metrics import DRIFT_WINDOW_SECONDS
+    from breast_cancer_ml.settings import ServeSettings
+
+    assert ServeSettings().drift_window_seconds == DRIFT_WINDOW_SECONDS
+    assert Metrics().drift.seconds == DRIFT_WINDOW_SECONDS
