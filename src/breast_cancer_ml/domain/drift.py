@@ -48,8 +48,9 @@ lines of numpy/scipy that are tested here against known values).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -226,7 +227,9 @@ def psi(reference: ArrayLike, recent: ArrayLike, floor: float = PSI_FLOOR) -> fl
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def reference_cdf(quantiles: Sequence[float]) -> Any:
+def reference_cdf(
+    quantiles: Sequence[float],
+) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
     """The reference CDF interpolated linearly from a quantile sketch: 0 below its first
     value, 1 from its last. Where quantiles coincide (a point mass), the CDF jumps there to
     the highest level with that value."""
@@ -429,7 +432,7 @@ def compare(
             and abs(shift.difference) > limits.max_rate_shift
             and shift.p_value < limits.rate_alpha
         )
-        return RateShift(**{**shift.__dict__, "drift": drift})
+        return dataclasses.replace(shift, drift=drift)
 
     malignant = shifted(
         rate_shift(
@@ -455,9 +458,7 @@ def compare(
     else:
         count, m = int(np.count_nonzero(out_of_range)), int(out_of_range.size)
         base = rate_shift("out_of_range", count, m, profile.out_of_range_rate, profile.n)
-        oor = RateShift(
-            **{**base.__dict__, "drift": enough and count / m > limits.max_out_of_range_rate}
-        )
+        oor = dataclasses.replace(base, drift=enough and count / m > limits.max_out_of_range_rate)
     features: tuple[FeatureDrift, ...] = ()  # the caller says why there are no features
     if X is not None:
         if X.shape != (n, N_FEATURES):

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from breast_cancer_ml import __version__
 from breast_cancer_ml.adapters.model_source import load_scoring_model
@@ -32,6 +33,9 @@ from breast_cancer_ml.domain.conformal import REFER
 from breast_cancer_ml.domain.drift import DriftResult, RateShift, Thresholds, compare
 from breast_cancer_ml.errors import ConfigError, DataValidationError, ModelStoreError
 from breast_cancer_ml.settings import MonitorSettings
+
+if TYPE_CHECKING:
+    from breast_cancer_ml.adapters.model_store import PublishedModel
 
 #: Version of ``monitor_report.json``'s layout.
 REPORT_VERSION = 1
@@ -139,7 +143,7 @@ def run_monitor(settings: MonitorSettings) -> MonitorOutcome:
     return MonitorOutcome(report, json_path, html_path)
 
 
-def _scored(X: np.ndarray[Any, Any], model: Any, source: Path) -> RecentCases:
+def _scored(X: NDArray[np.float64], model: PublishedModel, source: Path) -> RecentCases:
     rows = score_rows(model.proba, X, model.threshold, envelope=model.envelope)
     if rows.n_scored == 0:
         raise DataValidationError(
