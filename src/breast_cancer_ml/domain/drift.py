@@ -27,9 +27,11 @@ anyway).
   > 0.2 significant shift (the default threshold).
 * **Kolmogorov-Smirnov** per feature: the statistic ``D = sup |F_recent - F_ref|`` of the recent
   values against the reference CDF, which is the quantile sketch interpolated linearly
-  (``scipy.stats.ks_1samp``). The sketch is only an approximation of the training
-  distribution: within a percentile the reference is a straight line, so ``D`` can be off by
-  up to about one percentile (0.01) from a test against the training values themselves. The
+  (:func:`ks_statistic`: ``scipy.stats.ks_1samp``'s statistic, made exact at the jump of a
+  point mass and at tied values, which ``ks_1samp`` assumes away). The sketch is only an
+  approximation of the training distribution: within a percentile the reference is a
+  straight line, so ``D`` can be off by up to about one percentile (0.01) from a test against
+  the training values themselves. The
   p-value treats the reference as the sample of ``n`` training cases it is (the two-sample
   distribution, with ``n_eff = n_ref * n / (n_ref + n)``, as ``scipy.stats.ks_2samp`` in
   asymptotic mode), not as a known distribution. With 30 features tested, the p-value is
@@ -231,8 +233,9 @@ def reference_cdf(
     quantiles: Sequence[float],
 ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
     """The reference CDF interpolated linearly from a quantile sketch: 0 below its first
-    value, 1 from its last. Where quantiles coincide (a point mass), the CDF jumps there to
-    the highest level with that value."""
+    value, 1 from its last. Where quantiles coincide, the CDF reaches the highest level with
+    that value there; at the first value this is a jump (a point mass at the minimum, e.g.
+    ``concavity = 0``), elsewhere the CDF is continuous."""
     q = np.asarray(quantiles, dtype=np.float64)
     levels = np.linspace(0.0, 1.0, q.size)
     values, last = np.unique(q[::-1], return_index=True)  # last occurrence of each value
@@ -248,6 +251,27 @@ def reference_cdf(
     return cdf
 
 
+def ks_statistic(
+    recent: NDArray[np.float64], cdf: Callable[[NDArray[np.float64]], NDArray[np.float64]]
+) -> float:
+    """``sup_x |F_recent(x) - F(x)|`` for a reference ``cdf`` of :func:`reference_cdf`'s shape
+    (continuous but for a jump at its first value, 0 below it).
+
+    Equal to ``scipy.stats.ks_1samp`` for a continuous ``cdf``; unlike it, exact at the jump
+    and at tied recent values: between two distinct recent values the empirical CDF is flat
+    and ``F`` monotone, so the supremum is at a recent value, from the right (``F_n(x)``
+    vs ``F(x)``) or from the left (``F_n(x-)`` vs ``F(x-)``, which is 0 at the jump).
+    """
+    values, counts = np.unique(np.asarray(recent, dtype=np.float64), return_counts=True)
+    after = np.cumsum(counts) / counts.sum()
+    before = after - counts / counts.sum()
+    right = cdf(values)
+    # F(x-): F at the next float below x: F itself where F is continuous (to rounding), and
+    # the value below the jump at the sketch's first value
+    left = cdf(np.nextafter(values, -np.inf))
+    return float(max(np.max(np.abs(after - right)), np.max(np.abs(before - left))))
+
+
 @dataclass(frozen=True)
 class KsResult:
     statistic: float
@@ -255,14 +279,15 @@ class KsResult:
 
 
 def ks_test(recent: NDArray[np.float64], quantiles: Sequence[float], n_reference: int) -> KsResult:
-    """KS statistic of ``recent`` against the sketch's CDF; p-value from the two-sample
-    distribution with the reference's ``n_reference`` cases (see the module docstring)."""
+    """KS statistic of ``recent`` against the sketch's CDF (:func:`ks_statistic`); p-value
+    from the two-sample distribution with the reference's ``n_reference`` cases (see the
+    module docstring)."""
     from scipy import stats
 
     recent = np.asarray(recent, dtype=np.float64)
     if recent.size == 0:
         raise ValueError("the KS test needs at least one recent value")
-    statistic = float(stats.ks_1samp(recent, reference_cdf(quantiles)).statistic)
+    statistic = ks_statistic(recent, reference_cdf(quantiles))
     n_eff = round(n_reference * recent.size / (n_reference + recent.size))
     p_value = float(stats.kstwo.sf(statistic, max(n_eff, 1)))
     return KsResult(statistic, min(max(p_value, 0.0), 1.0))

@@ -18,6 +18,7 @@ from breast_cancer_ml.domain.drift import (
     build_profile,
     compare,
     feature_profile,
+    ks_statistic,
     ks_test,
     psi,
     psi_edges,
@@ -206,3 +207,71 @@ def test_the_domain_defaults_are_the_settings_defaults() -> None:
     from breast_cancer_ml.settings import MonitorSettings
 
     assert thresholds_of(MonitorSettings(input="cases.csv")) == Thresholds()
+
+
+def test_a_constant_feature_has_a_step_cdf_and_one_bin() -> None:
+    profile = feature_profile(np.full(20, 3.0))
+    assert profile.psi_edges == () and profile.psi_reference == (1.0,)
+    cdf = reference_cdf(profile.quantiles)
+    assert cdf(np.array([2.9, 3.0, 3.1])).tolist() == [0.0, 1.0, 1.0]
+    assert ks_test(np.full(10, 3.0), profile.quantiles, 20).statistic == 0.0
+    assert ks_test(np.full(10, 4.0), profile.quantiles, 20).statistic == 1.0
+
+
+def test_a_rate_without_a_reference_is_reported_but_never_tested() -> None:
+    shift = rate_shift("refer", 9, 10, None, 400)
+    assert shift.recent_rate == 0.9
+    assert shift.difference is None and shift.p_value is None and not shift.drift
+
+
+def test_compare_refuses_features_that_do_not_match_the_cases() -> None:
+    rng = np.random.default_rng(9)
+    profile = build_profile(rng.gamma(2.0, 1.0, size=(50, N_FEATURES)), 0.3, 0.0, None)
+    with pytest.raises(ValueError, match="shape"):
+        compare(
+            profile,
+            predictions=np.zeros(5, dtype=np.int64),
+            referred=None,
+            out_of_range=None,
+            X=np.ones((4, N_FEATURES)),
+        )
+    with pytest.raises(ValueError, match="no recent cases"):
+        compare(
+            profile,
+            predictions=np.zeros(0, dtype=np.int64),
+            referred=None,
+            out_of_range=None,
+            X=None,
+        )
+
+
+def test_out_of_range_at_the_limit_is_not_drift_and_just_above_it_is() -> None:
+    rng = np.random.default_rng(10)
+    profile = build_profile(rng.gamma(2.0, 1.0, size=(50, N_FEATURES)), 0.3, 0.0, None)
+
+    def flagged(outside: int) -> bool:
+        return compare(
+            profile,
+            predictions=np.array([1] * 30 + [0] * 70),
+            referred=None,
+            out_of_range=np.array([True] * outside + [False] * (100 - outside)),
+            X=None,
+        ).out_of_range.drift
+
+    assert not flagged(5)  # 5% is the limit itself
+    assert flagged(6)
+
+
+def test_ks_statistic_is_exact_at_a_point_mass_and_at_tied_values() -> None:
+    """Against the supremum taken by brute force on both sides of every recent value: scipy's
+    ks_1samp assumes a continuous CDF and would count the jump at 0 as a distance of 0.10."""
+    q = np.concatenate([np.zeros(11), np.linspace(0.0, 1.0, 91)[1:]])  # 10% at 0, then U(0, 1)
+    cdf = reference_cdf(q)
+    rng = np.random.default_rng(11)
+    recent = np.concatenate([np.zeros(20), np.round(rng.uniform(0, 1, 180), 2)])  # ties
+    ours = ks_statistic(recent, cdf)
+    points = np.unique(recent)
+    grid = np.concatenate([points, points - 1e-9, points + 1e-9, [-1.0, 2.0]])
+    empirical = np.searchsorted(np.sort(recent), grid, side="right") / recent.size
+    assert ours == pytest.approx(np.max(np.abs(empirical - cdf(grid))), abs=1e-6)
+    assert ours < 0.1  # the zeros match the point mass: no distance from the jump itself
