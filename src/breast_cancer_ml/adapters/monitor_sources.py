@@ -234,6 +234,15 @@ def read_case_table(path: Path) -> NDArray[np.float64]:
 
 
 def _feature_columns(names: list[str], where: str) -> list[str]:
-    from breast_cancer_ml.adapters.table_layout import resolve_layout
+    from breast_cancer_ml.adapters.table_layout import OUTPUT_COLUMNS, resolve_layout
 
-    return list(resolve_layout(names, where).features)
+    try:
+        return list(resolve_layout(names, where).features)
+    except DataValidationError as exc:
+        if {"prediction", "decision"} <= {n.strip() for n in names} & set(OUTPUT_COLUMNS):
+            raise DataValidationError(
+                f"{exc} This looks like `bcml predict`'s output, which holds no feature "
+                "values: give --input the file that was scored (monitor scores it again with "
+                "the model), or that output joined to it by row."
+            ) from None
+        raise

@@ -271,12 +271,23 @@ def test_an_unfinished_last_line_is_left_out(trained: Trained, tmp_path: Path) -
 def test_a_table_without_the_feature_columns_exits_2_naming_them(
     trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = tmp_path / "scores.csv"
-    bad.write_text("row,prediction,probability\n1,1,0.9\n")
+    bad = tmp_path / "other.csv"
+    bad.write_text("row,probability\n1,0.9\n")
     code = _monitor(trained, "--input", str(bad), "--output-dir", str(tmp_path / "o"))
     assert code == 2
     assert "missing column(s)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_bcml_predicts_output_is_refused_saying_which_file_to_give(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scores = tmp_path / "scores.csv"
+    args = ["predict", "--models-dir", str(trained.models_dir), "--input", str(BUNDLED_DATA)]
+    assert main([*args, "--output", str(scores)]) == 0
+    capsys.readouterr()
+    assert _monitor(trained, "--input", str(scores), "--output-dir", str(tmp_path / "o")) == 2
+    assert "give --input the file that was scored" in capsys.readouterr().err
 
 
 def test_a_non_numeric_feature_value_exits_2(
