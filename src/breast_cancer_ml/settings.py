@@ -348,6 +348,13 @@ class ServeSettings(BcmlSettings):
         "info", description="Log level of the JSON logs."
     )
     access_log: bool = Field(False, description="Log one JSON line per request.")
+    drift_window_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="Length of the rolling windows of the drift gauges on /metrics "
+        "(predicted-malignant, out-of-range and refer rates of the current and last window).",
+    )
 
     _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
 
@@ -433,3 +440,85 @@ class PredictSettings(BcmlSettings):
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI for models:/ URIs; else MLFLOW_TRACKING_URI."
     )
+
+
+class MonitorSettings(BcmlSettings):
+    """Settings of ``bcml monitor`` (drift of recent cases from the training reference).
+    Environment prefix ``BCML_MONITOR_``, as ``bcml predict``'s, so that ``BCML_MODEL``
+    (training's estimator name) never leaks in as the model."""
+
+    model_config = SettingsConfigDict(env_prefix="BCML_MONITOR_")
+
+    log: Path | None = Field(
+        None,
+        description="Prediction log folder (bcml serve --prediction-log): its "
+        "predictions-*.jsonl files. Per-feature drift needs a log written with --log-features.",
+    )
+    input: Path | None = Field(
+        None,
+        description="CSV (.csv, .csv.gz) or Parquet file of cases with the 30 WDBC feature "
+        "columns (other columns ignored), scored here with the model.",
+    )
+    model: str | None = Field(
+        None,
+        description="Model whose training reference is compared with: a promoted model folder "
+        "or models:/<name>@<alias>; default: MODELS_DIR/latest.",
+    )
+    models_dir: Path = Field(Path("models"), description="Model store holding latest/.")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI for models:/ URIs; else MLFLOW_TRACKING_URI."
+    )
+    since: str | None = Field(
+        None,
+        description="Only log records from this UTC time on (ISO 8601, e.g. 2026-11-01 or "
+        "2026-11-01T08:00:00Z); --log only.",
+    )
+    last: int | None = Field(
+        None, ge=1, description="Only the last N cases (after --since, if given)."
+    )
+    output_dir: Path = Field(
+        Path(), description="Where monitor_report.json and monitor_report.html go."
+    )
+    psi_threshold: float = Field(
+        0.2,
+        gt=0,
+        description="A feature has drifted when its PSI exceeds this (0.2: the "
+        "usual 'significant shift').",
+    )
+    ks_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="...or when its KS p-value, Bonferroni-adjusted over the 30 features, is "
+        "below this.",
+    )
+    min_cases: int = Field(
+        30,
+        ge=1,
+        description="Fewer recent cases than this: everything is reported, nothing is flagged.",
+    )
+    max_rate_shift: float = Field(
+        0.10,
+        gt=0,
+        le=1,
+        description="A rate (predicted malignant, refer) has drifted when it moved more than "
+        "this (absolute) from the reference...",
+    )
+    rate_alpha: float = Field(
+        0.01, gt=0, lt=1, description="...and Fisher's exact test gives a p-value below this."
+    )
+    max_out_of_range_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Drift when more than this share of cases lies outside the model's "
+        "plausibility envelope (0 on the training split).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MonitorSettings:
+        if (self.log is None) == (self.input is None):
+            raise ValueError("give exactly one of --log DIR or --input FILE")
+        if self.since is not None and self.log is None:
+            raise ValueError("--since applies to a prediction log (--log); use --last N")
+        return self

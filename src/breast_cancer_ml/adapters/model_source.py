@@ -164,7 +164,10 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
         raise ModelStoreError(f"{uri} (tracking store {store}): {exc.message}") from None
     if summary is not None:  # the same refer rule as the published copy of this run
         model = dataclasses.replace(
-            model, refer_rule=summary.conformal, explain_rule=summary.explainer
+            model,
+            refer_rule=summary.conformal,
+            explain_rule=summary.explainer,
+            drift_reference=summary.drift_reference,
         )
     model.metadata["source"] = uri
     model.metadata["registered_model"] = {"name": match["name"], "version": version.version}

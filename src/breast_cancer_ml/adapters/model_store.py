@@ -35,6 +35,7 @@ from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
 from breast_cancer_ml.domain.explain import Explainer, ExplainerParams
+from breast_cancer_ml.domain.drift import DriftProfile
 from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function
@@ -503,6 +504,8 @@ class PublishedModel:
     #: the explainer of a model without promotion metadata (a registry model scored from its
     #: training run's summary); a published model's is its record's
     explain_rule: ExplainerParams | None = None
+    #: the drift reference of such a model (from its run summary), as :attr:`refer_rule`
+    drift_reference: DriftProfile | None = None
 
     @property
     def run_id(self) -> str:
@@ -552,6 +555,14 @@ class PublishedModel:
         if not name:
             name = type(getattr(self.pipeline, "steps", [(None, self.pipeline)])[-1][1]).__name__
         return Explainer(self.pipeline, self.explainer_params, name)
+
+    @property
+    def drift_profile(self) -> DriftProfile | None:
+        """The drift reference built at promotion (``bcml monitor``); ``None`` for a model
+        promoted before it and for a bare MLflow model."""
+        if self.record is not None:
+            return self.record.drift_reference
+        return self.drift_reference
 
     def card_path(self, fmt: str = "md") -> Path | None:
         """``MODEL_CARD.md`` (``fmt="md"``) or ``MODEL_CARD.html`` (``"html"``) published

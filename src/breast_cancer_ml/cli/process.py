@@ -1,9 +1,10 @@
 """How a ``bcml`` process runs a command: the cyclic collector paused for the short
 commands, domain errors turned into exit codes, and a fast exit after a signal.
 
-Exit codes: 0 success, 1 unexpected error, 2 invalid settings or data, 3 model not promoted
-with ``--require-promotion``, 4 model store problem, 5 ``bcml deploy`` failed, 6 ``bcml serve``'s
-port in use; 130, 141 and 143 when stopped by SIGINT, SIGPIPE or SIGTERM.
+Exit codes: 0 success, 1 unexpected error (``bcml monitor``: drift found), 2 invalid settings
+or data, 3 model not promoted with ``--require-promotion``, 4 model store problem, 5 ``bcml
+deploy`` failed, 6 ``bcml serve``'s port in use; 130, 141 and 143 when stopped by SIGINT, SIGPIPE
+or SIGTERM.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from pydantic import (
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.explain import ExplainerParams
+from breast_cancer_ml.domain.drift import DriftProfile
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import BadMetadataError, BcmlError
 
@@ -69,6 +70,22 @@ ConformalField = Annotated[
     ConformalParams,
     BeforeValidator(_conformal),
     PlainSerializer(lambda params: params.to_metadata(), return_type=dict),
+]
+
+
+def _drift(value: Any) -> DriftProfile:
+    if isinstance(value, DriftProfile):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("expected an object with 'features' and 'rates'")
+    return DriftProfile.from_metadata(value)
+
+
+#: The drift reference built at promotion (:mod:`~breast_cancer_ml.domain.drift`).
+DriftField = Annotated[
+    DriftProfile,
+    BeforeValidator(_drift),
+    PlainSerializer(lambda profile: profile.to_metadata(), return_type=dict),
 ]
 #: A decision threshold on the probability of malignancy: a finite number in (0, 1].
 Threshold = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)]
@@ -265,6 +282,9 @@ class RunSummary(_Record):
     #: How the model's predictions are explained (issue 13), as in the promotion metadata, so
     #: that a registry model scored from its training run explains like the published copy.
     explainer: ExplainerParams | None = None
+    #: The drift reference (training split quantiles and rates), as in the promotion
+    #: metadata, so that ``bcml monitor`` can compare with a registry model too.
+    drift_reference: DriftField | None = None
 
 
 class PromotionMetadata(_Record):
@@ -293,6 +313,9 @@ class PromotionMetadata(_Record):
     champion_challenger: ChallengerVerdict | None = None
     #: The refer rule (alpha and per-class quantiles); ``None`` in metadata written before it.
     conformal: ConformalField | None = None
+    #: What ``bcml monitor`` compares recent cases with (quantile sketches of the training
+    #: split, reference rates); ``None`` in metadata written before it.
+    drift_reference: DriftField | None = None
     #: SHA256 of ``MODEL_CARD.md`` / ``MODEL_CARD.html`` beside the model, filled in (and
     #: checked on every load) by the model store like ``model_sha256``.
     card_sha256: dict[str, str] = Field(default_factory=dict)

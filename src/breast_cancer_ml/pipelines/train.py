@@ -24,6 +24,7 @@ from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
 from breast_cancer_ml.domain.explain import build_params as build_explainer
+from breast_cancer_ml.domain.drift import DriftProfile, build_profile
 from breast_cancer_ml.domain.metrics import brier, classification_metrics, specificity
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
@@ -43,6 +44,7 @@ from breast_cancer_ml.pipelines.train_evidence import (
     Evidence,
     calibration_record,
     gather,
+    pooled_oof,
     refer_record,
     subgroup_records,
 )
@@ -333,6 +335,20 @@ def _track_and_promote(settings: TrainSettings, o: Outcome) -> TrainingResult:
             )
 
 
+def drift_reference(o: Outcome) -> DriftProfile:
+    """The drift reference of the training split: its quantile sketch, and the rates of its
+    out-of-fold predictions at the model's threshold (never the test split)."""
+    X_train = o.split.X_train
+    oof = pooled_oof(o.cv, o.split.y_train, o.threshold)
+    outside = ~Envelope.from_training(X_train).in_distribution(X_train)  # 0 by construction
+    return build_profile(
+        X_train,
+        predicted_malignant_rate=float(np.mean(oof.pred)),
+        out_of_range_rate=float(np.mean(outside)),
+        refer_rate=o.evidence.refer.choice.refer_rate,
+    )
+
+
 def run_name(settings: TrainSettings, now: dt.datetime | None = None) -> str:
     """``<model>-seed<seed>-<yyyymmdd-hhmm>`` (UTC): a name a person can tell apart."""
     when = now or dt.datetime.now(dt.UTC)
@@ -428,6 +444,7 @@ def _log_and_promote(
         subgroups=subgroup_records(o.evidence.subgroups),
         # how the model's predictions are explained, from the training split only
         explainer=build_explainer(o.final, split.X_train, settings.seed),
+        drift_reference=drift_reference(o),
     )  # fmt: skip
     summary_json = tmp / "run_summary.json"
     summary_json.write_text(summary.to_json())
@@ -476,6 +493,8 @@ def _log_and_promote(
             conformal=conformal,
             # the explainer (and its k-means background): covered by the same SHA256
             explainer=summary.explainer,
+            # what `bcml monitor` compares recent cases with, covered by the same SHA256
+            drift_reference=summary.drift_reference,
             forced_promotion=o.verdict.forced,
             bcml_version=__version__,
         )

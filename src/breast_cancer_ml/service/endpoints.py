@@ -794,7 +794,11 @@ def prediction_endpoints(state: ServiceState) -> dict[str, PredictionEndpoint]:
 
 def new_state(settings: ServeSettings) -> ServiceState:
     """A fresh :class:`ServiceState`, its model reloads counted in the metrics."""
-    state = ServiceState(settings=settings, holder=_holder(settings))
+    state = ServiceState(
+        settings=settings,
+        holder=_holder(settings),
+        metrics=Metrics(drift_window_seconds=settings.drift_window_seconds),
+    )
     if settings.model_uri is not None:
         state.metrics.registry_failures = 0
 

@@ -7,8 +7,12 @@ update is a dict lookup and an add. With ``--workers N`` each process counts its
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
+from collections.abc import Callable, Mapping
 from typing import Final
+
+from breast_cancer_ml.domain.drift import DriftProfile
 
 #: Upper bounds (seconds) of the request latency histogram.
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -19,11 +23,116 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+#: Default length (seconds) of a drift window, as ``ServeSettings.drift_window_seconds``
+#: (tests/unit/service/test_metrics.py keeps the two equal).
+DRIFT_WINDOW_SECONDS: Final = 300
+
+
+class DriftWindows:
+    """Counts of the current window of ``seconds`` (aligned to the clock: a 300 s window starts
+    at :00, :05, ...) and of the last complete one: the rolling drift signal on ``/metrics``.
+
+    Four integers per window and no allocation per request: a request adds to the current
+    window; the first request (or scrape) after it ends moves it to "last" (or, after an idle
+    window, an empty one). Counts: ``cases`` scored, ``malignant`` predicted,
+    ``out_of_range`` (outside the envelope), ``decided`` (answered with a decision, the
+    denominator of the refer rate: /invocations decides only with ?decision=true), ``refer``.
+    """
+
+    __slots__ = ("clock", "current", "index", "last", "seconds")
+
+    def __init__(
+        self, seconds: float = DRIFT_WINDOW_SECONDS, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not seconds > 0:
+            raise ValueError(f"a drift window should be > 0 seconds. Got {seconds!r} instead.")
+        self.seconds = seconds
+        self.clock = clock
+        self.index = int(clock() // seconds)
+        self.current = [0, 0, 0, 0, 0]  # cases, malignant, out_of_range, decided, refer
+        self.last = [0, 0, 0, 0, 0]
+
+    def roll(self) -> list[int]:
+        """The current window's counts, after moving on to the window the clock is in."""
+        index = int(self.clock() // self.seconds)
+        if index != self.index:
+            # the window that just ended is "last"; after an idle window, "last" is empty
+            self.last = self.current if index == self.index + 1 else [0, 0, 0, 0, 0]
+            self.current = [0, 0, 0, 0, 0]
+            self.index = index
+        return self.current
+
+    def add(self, cases: int, malignant: int, out_of_range: int, decided: int, refer: int) -> None:
+        c = self.roll()
+        c[0] += cases
+        c[1] += malignant
+        c[2] += out_of_range
+        c[3] += decided
+        c[4] += refer
+
+    def render(self, reference: Mapping[str, float | None] | None) -> list[str]:
+        """The gauges; a rate over no case is left out (never a NaN)."""
+        self.roll()
+        windows = (("current", self.current, self.index), ("last", self.last, self.index - 1))
+        out = [
+            "# HELP bcml_drift_window_seconds Length of a drift window (drift_window_seconds).",
+            "# TYPE bcml_drift_window_seconds gauge",
+            f"bcml_drift_window_seconds {self.seconds!r}",
+            "# HELP bcml_drift_window_start_seconds Start of the window (Unix time): the "
+            "current one and the last complete one.",
+            "# TYPE bcml_drift_window_start_seconds gauge",
+        ]
+        out += [f'bcml_drift_window_start_seconds{{window="{w}"}} {i * self.seconds!r}'
+                for w, _, i in windows]  # fmt: skip
+        out += [
+            "# HELP bcml_drift_window_cases Cases scored in the window.",
+            "# TYPE bcml_drift_window_cases gauge",
+        ]
+        out += [f'bcml_drift_window_cases{{window="{w}"}} {c[0]}' for w, c, _ in windows]
+        rates = (
+            ("predicted_malignant", "Share of the window's cases predicted malignant.", 1, 0),
+            ("out_of_range", "Share of the window's cases outside the model's envelope.", 2, 0),
+            ("refer", "Share of the window's decided cases referred to a pathologist.", 4, 3),
+        )
+        for name, text, num, den in rates:
+            out += [
+                f"# HELP bcml_drift_{name}_rate {text}",
+                f"# TYPE bcml_drift_{name}_rate gauge",
+            ]
+            out += [
+                f'bcml_drift_{name}_rate{{window="{w}"}} {c[num] / c[den]!r}'
+                for w, c, _ in windows
+                if c[den]
+            ]
+        if reference:
+            out += [
+                "# HELP bcml_drift_reference_rate The loaded model's rate on its training split "
+                "(out-of-fold), to compare the windows with.",
+                "# TYPE bcml_drift_reference_rate gauge",
+            ]
+            out += [
+                f'bcml_drift_reference_rate{{rate="{k}"}} {v!r}'
+                for k, v in reference.items()
+                if v is not None
+            ]
+        return out
+
+
+def reference_rates(profile: DriftProfile) -> dict[str, float | None]:
+    """The rates of a model's drift reference, as ``bcml_drift_reference_rate`` shows them."""
+    return {
+        "predicted_malignant": profile.predicted_malignant_rate,
+        "out_of_range": profile.out_of_range_rate,
+        "refer": profile.refer_rate,
+    }
+
+
 class Metrics:
     """Request counts and latency by route, predictions by class, cases out of the model's
-    envelope, model reloads."""
+    envelope, model reloads, and the rolling drift windows."""
 
-    def __init__(self) -> None:
+    def __init__(self, drift_window_seconds: float = DRIFT_WINDOW_SECONDS) -> None:
+        self.drift = DriftWindows(drift_window_seconds)
         self.requests: dict[tuple[str, str, int], int] = {}
         # per route: [count per bucket..., +Inf count], sum
         self.latency: dict[str, list[float]] = {}
@@ -62,8 +171,15 @@ class Metrics:
             self.decisions["benign"] += decisions[1]
         if decisions[2]:
             self.decisions["refer"] += decisions[2]
+        self.drift.add(total, malignant, out_of_range, sum(decisions), decisions[2])
 
-    def render(self, model_run_id: str | None, model_status: str) -> str:
+    def render(
+        self,
+        model_run_id: str | None,
+        model_status: str,
+        reference: Mapping[str, float | None] | None = None,
+    ) -> str:
+        """The exposition; ``reference``: the loaded model's drift reference rates."""
         out = [
             "# HELP bcml_http_requests_total HTTP requests by route, method and status.",
             "# TYPE bcml_http_requests_total counter",
@@ -129,4 +245,5 @@ class Metrics:
             f'bcml_model_info{{run_id="{_escape(model_run_id or "")}",'
             f'status="{_escape(model_status)}"}} 1',
         ]
+        out += self.drift.render(reference)
         return "\n".join(out) + "\n"

@@ -43,7 +43,7 @@ from breast_cancer_ml.service.endpoints import (
     wants_flag,
 )
 from breast_cancer_ml.service.inputs import InputError, parse_json, to_array
-from breast_cancer_ml.service.metrics import CONTENT_TYPE
+from breast_cancer_ml.service.metrics import CONTENT_TYPE, reference_rates
 
 
 def _json_body(schema_name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -425,7 +425,12 @@ def info_router(state: ServiceState) -> APIRouter:
     )
     async def metrics() -> PlainTextResponse:
         model = holder.current
-        text = state.metrics.render(model.run_id if model is not None else None, holder.status)
+        profile = model.drift_profile if model is not None else None
+        text = state.metrics.render(
+            model.run_id if model is not None else None,
+            holder.status,
+            None if profile is None else reference_rates(profile),
+        )
         return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
     return router

@@ -8,9 +8,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from breast_cancer_ml.domain.conformal import ConformalParams
+from breast_cancer_ml.domain.drift import DriftProfile, build_profile
 from breast_cancer_ml.domain.records import (
     SCHEMA_VERSION,
     ChallengerVerdict,
@@ -132,4 +134,32 @@ def test_a_broken_refer_rule_is_refused_as_bad_metadata() -> None:
     data = _old("promotion_metadata.json")
     data["conformal"] = {"method": "mondrian", "alpha": 0.03, "quantiles": {"benign": 1.5}}
     with pytest.raises(BadMetadataError, match="conformal"):
+        parse_metadata(data, "promotion_metadata.json")
+
+
+def _drift_profile() -> DriftProfile:
+    rng = np.random.default_rng(0)
+    return build_profile(rng.gamma(2.0, 1.0, size=(40, len(FEATURES))), 0.375, 0.0, 0.05)
+
+
+def test_the_drift_reference_travels_in_both_records_and_reads_back_equal() -> None:
+    data = _old("promotion_metadata.json")
+    assert parse_metadata(data, "old").drift_reference is None  # written before it
+    profile = _drift_profile()
+    data["drift_reference"] = profile.to_metadata()
+    metadata = parse_metadata(data, "with drift reference")
+    assert metadata.drift_reference == profile
+    written = json.loads(metadata.to_json())
+    assert written["drift_reference"]["rates"]["predicted_malignant"] == 0.375
+    assert parse_metadata(written, "again") == metadata
+    summary = parse_record(
+        RunSummary, _old("run_summary.json") | {"drift_reference": written["drift_reference"]}, "s"
+    )
+    assert summary.drift_reference == profile
+
+
+def test_a_broken_drift_reference_is_refused_as_bad_metadata() -> None:
+    data = _old("promotion_metadata.json")
+    data["drift_reference"] = _drift_profile().to_metadata() | {"n": 0}
+    with pytest.raises(BadMetadataError, match="drift_reference"):
         parse_metadata(data, "promotion_metadata.json")

@@ -19,13 +19,14 @@ from breast_cancer_ml.settings import ServeSettings, load_settings
 
 class _Model:
     """Stands in for a loaded PublishedModel (the holder's contract: run_id, proba, threshold,
-    envelope, registry_version); its envelope holds every valid case."""
+    envelope, registry_version, conformal, drift_profile); its envelope holds every valid case."""
 
     run_id = "run-under-test"
     threshold = 0.5
     envelope = Envelope(low=(0.0,) * 30, high=tuple(HARD_MAX.tolist()))
     registry_version = None
     conformal = None  # published without a refer rule
+    drift_profile = None  # published without a drift reference
 
     def __init__(self, proba: Any) -> None:
         self.proba = proba
