@@ -1,5 +1,5 @@
-"""The pages people open in a browser: ``GET /ui`` and the API docs (``/docs``, ``/redoc``),
-every byte from the service's own origin.
+"""The pages people open in a browser: ``GET /ui`` and the API docs (``/docs``), every byte
+from the service's own origin.
 
 ``/ui`` is three static files inside the package (``static/ui/``: plain HTML, CSS and
 JavaScript, no framework, no build step) and ``/ui/config.json``, what the page needs to know
@@ -9,10 +9,11 @@ data); each prediction it asks for sends the key like any other client. A strict
 Content-Security-Policy (``default-src 'self'``, no inline script or style) goes with the page.
 
 FastAPI's own ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from a CDN, which a hospital
-network without internet access cannot reach. They are served here with FastAPI's public
-``get_swagger_ui_html`` and ``get_redoc_html`` pointing at the assets the ``fastapi-offline``
-package ships (Swagger UI 5 and ReDoc 2 bundles, about 2.8 MB installed), mounted under
-:data:`DOCS_ASSETS`.
+network without internet access cannot reach. ``/docs`` is served here with FastAPI's public
+``get_swagger_ui_html`` pointing at the Swagger UI 5 bundle the ``fastapi-offline`` package
+ships (about 2.8 MB installed, ReDoc's bundle included), mounted under :data:`DOCS_ASSETS`.
+``/redoc`` redirects to ``/docs``: ReDoc's bundle loads its own logo from its vendor's CDN, an
+option cannot stop it, and a second docs page adds nothing.
 
 Everything here is on the app's slow path (:mod:`.api`): the fast path never sees it.
 """
@@ -24,12 +25,8 @@ from typing import Any, Final
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
-from fastapi.responses import HTMLResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from breast_cancer_ml.domain.contract import HARD_BOUNDS
@@ -56,13 +53,12 @@ UI_CSP: Final = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
     "frame-ancestors 'none'"
 )
-#: The docs pages: Swagger UI's and ReDoc's HTML start them with an inline script, and both
-#: set styles inline; everything they load still has to come from this origin. ReDoc runs a
-#: web worker from a ``blob:`` URL.
+#: The docs page: FastAPI's Swagger UI HTML starts it with an inline script, and it sets
+#: styles inline; everything it loads or calls still has to come from this origin.
 DOCS_CSP: Final = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
-    "connect-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+    "object-src 'none'; frame-ancestors 'none'"
 )
 _COMMON_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
@@ -155,8 +151,8 @@ def pages_router(state: ServiceState) -> APIRouter:
 
 
 def add_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI) and ``/redoc`` with their assets from this origin. ``app`` must be
-    built with ``docs_url=None, redoc_url=None`` (FastAPI's own pages use a CDN)."""
+    """``/docs`` (Swagger UI) with its assets from this origin, and ``/redoc`` sent there.
+    ``app`` must be built with ``docs_url=None, redoc_url=None`` (FastAPI's own use a CDN)."""
     app.mount(DOCS_ASSETS, StaticFiles(packages=[DOCS_PACKAGE]), name="docs-assets")
     headers = {**_COMMON_HEADERS, "Content-Security-Policy": DOCS_CSP}
     oauth2_redirect = "/docs/oauth2-redirect"
@@ -177,6 +173,9 @@ def add_docs(app: FastAPI) -> None:
                 swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
                 swagger_favicon_url=f"{root}{favicon}",
                 oauth2_redirect_url=f"{root}{oauth2_redirect}",
+                # Swagger UI's default validator is validator.swagger.io (a badge FastAPI's
+                # layout does not show today): none, whatever a later layout shows
+                swagger_ui_parameters={"validatorUrl": None},
             )
         )
 
@@ -185,14 +184,7 @@ def add_docs(app: FastAPI) -> None:
         return _html(get_swagger_ui_oauth2_redirect_html())
 
     @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _html(
-            get_redoc_html(
-                openapi_url=f"{root}{app.openapi_url}",
-                title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{favicon}",
-                with_google_fonts=False,
-            )
-        )
+    async def redoc(request: Request) -> RedirectResponse:
+        # ReDoc's bundle fetches its logo from its vendor's CDN whatever it is given: the one
+        # docs page is Swagger UI, and old links to /redoc land there
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/docs", status_code=308)

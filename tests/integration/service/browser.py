@@ -26,6 +26,7 @@ from .conftest import ServerProcess, TrainedModel, promote
 API_KEY = "ui-test-key-0123456789abcdef"
 MAX_BATCH_ROWS = 7
 INSTALL = "apt-get update && apt-get install -y chromium"
+HOST = "bcml.test"  # reserved for testing (RFC 2606): never a real host
 #: The flags Debian's chromium needs in a container without a display or a user namespace,
 #: and no traffic of its own (updates, sync, QUIC probes) to blur the page's requests.
 CHROMIUM_ARGS = [
@@ -37,6 +38,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # the pages are opened as http://bcml.test:<port>, a name that is not localhost, as in a
+    # hospital: Swagger UI, for one, behaves differently on localhost
+    f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
 ]
 
 
@@ -130,6 +134,6 @@ def browser(ui_server: tuple[ServerProcess, str]) -> Iterator[Browser]:
             executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            yield Browser(launched, ui_server[0].url)
+            yield Browser(launched, f"http://{HOST}:{ui_server[0].port}")
         finally:
             launched.close()

@@ -1,7 +1,7 @@
 """The pages over real HTTP from a real server: ``/ui`` (static, public, under a strict
-Content-Security-Policy), ``/ui/config.json``, and ``/docs`` and ``/redoc`` whose every asset
+Content-Security-Policy), ``/ui/config.json``, ``/docs``, whose every asset
 comes from the service's own origin and answers 200 (no CDN: hospital networks are often
-offline)."""
+offline), and ``/redoc``, which now sends people to ``/docs``."""
 
 from __future__ import annotations
 
@@ -123,12 +123,9 @@ def test_ui_config_has_the_features_in_three_groups_bounds_examples_and_limits(
         assert answer.json()["prediction"] == label
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_docs_load_every_asset_from_our_origin(
-    ui_server: tuple[ServerProcess, str], path: str
-) -> None:
+def test_docs_load_every_asset_from_our_origin(ui_server: tuple[ServerProcess, str]) -> None:
     server, _ = ui_server
-    page = server.client.get(path)
+    page = server.client.get("/docs")
     assert page.status_code == 200
     links = _links(page.text)
     assert links.urls, "the docs page loads its assets"
@@ -137,6 +134,15 @@ def test_docs_load_every_asset_from_our_origin(
     assert "cdn" not in page.text.lower()
     _assets_answer_200(server, links.urls)
     assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '"validatorUrl": null' in page.text  # not validator.swagger.io, Swagger UI's default
+
+
+def test_redoc_redirects_to_the_docs(ui_server: tuple[ServerProcess, str]) -> None:
+    """ReDoc's bundle loads its logo from a CDN whatever it is told: /redoc is /docs now."""
+    server, _ = ui_server
+    response = server.client.get("/redoc")
+    assert response.status_code == 308
+    assert response.headers["location"] == "/docs"
 
 
 def test_docs_are_not_in_the_openapi_schema_but_the_ui_is_linked_from_the_index(
