@@ -187,3 +187,34 @@ def test_docs_render_swagger_ui_with_no_request_elsewhere(browser: Browser) -> N
     page.wait_for_load_state("networkidle")
     assert f"{browser.origin}/openapi.json" in browser.requests
     assert browser.foreign_requests() == []
+
+
+def test_explanation_shows_a_bar_per_largest_contribution_as_the_api_explains_it(
+    browser: Browser, ui_server: tuple[ServerProcess, str]
+) -> None:
+    """Needs the explanations of issue #13 (``?explain=true``) in the service."""
+    server, _ = ui_server
+    page = _open(browser)
+    page.click("#fill-malignant")
+    case = _features(page)
+    page.click("#predict")
+    page.wait_for_selector("#result:not([hidden])")
+
+    api = server.client.post("/predict?explain=true", json={"features": case}, headers=AUTH)
+    assert api.status_code == 200, api.text
+    explanation = api.json().get("explanation")
+    assert explanation is not None, "the service answers ?explain=true without an explanation"
+    top = explanation["contributions"][:10]
+    bars = page.eval_on_selector_all(
+        "#chart .bar-row",
+        "rows => rows.map(r => ({feature: r.dataset.feature, "
+        "width: r.querySelector('.bar').getBoundingClientRect().width, "
+        "malignant: r.querySelector('.bar').classList.contains('bar-malignant')}))",
+    )
+    assert [bar["feature"] for bar in bars] == [c["feature"] for c in top]
+    assert [bar["malignant"] for bar in bars] == [c["contribution"] >= 0 for c in top]
+    assert all(bar["width"] > 0 for bar in bars)
+    # the longest bar is the largest contribution
+    assert max(bars, key=lambda bar: bar["width"])["feature"] == top[0]["feature"]
+    assert explanation["method"] in page.inner_text("#explanation-note")
+    _assert_stayed_home(browser)
