@@ -73,14 +73,21 @@ class Browser:
     sessionStorage) and page, whose every request is recorded."""
 
     browser: Any
-    origin: str
+    home: str  # the module's server
+    origin: str = ""  # the current page's server
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    context: Any = None
 
-    def new_page(self) -> Any:
+    def new_page(self, origin: str | None = None) -> Any:
+        """A page in a fresh context on ``origin`` (default: the module's server), the
+        previous context closed."""
+        self.origin = origin or self.home
+        if self.context is not None:
+            self.context.close()
         self.requests.clear()
         self.console_errors.clear()
-        context = self.browser.new_context(base_url=self.origin)
+        context = self.context = self.browser.new_context(base_url=self.origin)
         context.set_default_timeout(10_000)
         context.on("request", lambda request: self.requests.append(request.url))
 
@@ -101,6 +108,11 @@ class Browser:
 
     def foreign_requests(self) -> list[str]:
         return [url for url in self.requests if not url.startswith(self.origin + "/")]
+
+
+def origin(server: ServerProcess) -> str:
+    """The server's origin as the browser names it (see :data:`HOST`)."""
+    return f"http://{HOST}:{server.port}"
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +146,6 @@ def browser(ui_server: tuple[ServerProcess, str]) -> Iterator[Browser]:
             executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            yield Browser(launched, f"http://{HOST}:{ui_server[0].port}")
+            yield Browser(launched, origin(ui_server[0]))
         finally:
             launched.close()

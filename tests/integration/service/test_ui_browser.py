@@ -12,7 +12,7 @@ import pytest
 
 from breast_cancer_ml.settings import BUNDLED_DATA
 
-from .browser import API_KEY, MAX_BATCH_ROWS, Browser, browser, ui_server
+from .browser import API_KEY, MAX_BATCH_ROWS, Browser, browser, origin, ui_server
 from .conftest import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -174,6 +174,23 @@ def test_case_outside_the_envelope_is_referred_prominently_with_its_warnings(
     warned = page.eval_on_selector_all("#warnings li", "lis => lis.map(li => li.dataset.feature)")
     assert "area_mean" in warned
     assert "outside the range the model was trained on" in page.inner_text("#warnings")
+
+
+def test_a_service_that_went_away_gives_a_message_not_a_stack_trace(
+    browser: Browser, start_server: Any, tmp_path: Path
+) -> None:
+    server = start_server(tmp_path / "models")  # no model needed to load the page
+    page = browser.new_page(origin(server))
+    page.goto("/ui")
+    page.wait_for_selector("body[data-ready=true]")
+    server.stop()
+    page.click("#fill-benign")
+    page.click("#predict")
+    page.wait_for_selector("#form-message:not([hidden])")
+    message = page.inner_text("#form-message")
+    assert "could not be reached" in message
+    assert "Check the network" in message
+    assert page.is_hidden("#result")
 
 
 def test_docs_render_swagger_ui_with_no_request_elsewhere(browser: Browser) -> None:
