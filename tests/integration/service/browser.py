@@ -44,9 +44,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _find_chromium() -> str | None:
+    # Debian's name, and the one Ubuntu's images (GitHub's runners) also link
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def chromium() -> Path:
     """Debian's chromium, installed first when it is missing and we are root."""
-    found = shutil.which("chromium")
+    found = _find_chromium()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get") is not None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
@@ -57,7 +62,7 @@ def chromium() -> Path:
                     f"({done.returncode}):\n{done.stderr[-2000:]}\nInstall it as root: {INSTALL}",
                     pytrace=False,
                 )
-        found = shutil.which("chromium")
+        found = _find_chromium()
     if found is None:
         pytest.fail(
             "the browser tests need Debian's chromium (/usr/bin/chromium), which is not "

@@ -145,6 +145,27 @@ def test_csv_over_the_batch_limit_is_refused_in_the_page_naming_the_limit(
     assert not [url for url in browser.requests if url.endswith("/predict/batch")]
 
 
+def test_csv_with_a_negative_value_names_the_row_and_the_field(
+    browser: Browser, tmp_path: Path
+) -> None:
+    header, *rows = BUNDLED_DATA.read_text().splitlines()[:4]
+    area = header.split(",").index("area_mean")
+    cells = rows[1].split(",")
+    cells[area] = "-5"
+    rows[1] = ",".join(cells)
+    csv = tmp_path / "negative.csv"
+    csv.write_text("\n".join([header, *rows]) + "\n")
+    page = _open(browser)
+    page.set_input_files("#csv-file", str(csv))
+    page.click("#predict-batch")
+    page.wait_for_selector("#batch-message:not([hidden])")
+    message = page.inner_text("#batch-message")
+    assert message.startswith("Row 2:")
+    assert "area_mean" in message
+    assert "negative" in message
+    assert page.is_hidden("#batch-table")
+
+
 def test_negative_area_shows_the_message_naming_the_field(browser: Browser) -> None:
     page = _open(browser)
     page.click("#fill-benign")
