@@ -130,7 +130,7 @@
           "label",
           { for: id },
           el("span", { className: "name", text: feature.label }),
-          el("span", { className: "hint", text: feature.hint }),
+          el("span", { className: "hint", text: `${feature.name}: ${feature.hint}` }),
         );
         fieldset.append(el("div", { className: "field" }, label, input));
       }
