@@ -111,6 +111,15 @@ class Browser:
         )
         return page
 
+    def script_errors(self) -> list[str]:
+        """Errors in the console (a CSP violation, an exception), less Chromium's own line for
+        each answer with an error status, which the page handles."""
+        return [
+            text
+            for text in self.console_errors
+            if not text.startswith("Failed to load resource: the server responded with a status")
+        ]
+
     def foreign_requests(self) -> list[str]:
         return [url for url in self.requests if not url.startswith(self.origin + "/")]
 

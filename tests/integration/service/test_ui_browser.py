@@ -43,7 +43,7 @@ def _features(page: Any) -> dict[str, float]:
 def _assert_stayed_home(browser: Browser) -> None:
     assert browser.requests, "the page made no request at all"
     assert browser.foreign_requests() == []
-    assert browser.console_errors == []  # a CSP violation or a script error is logged here
+    assert browser.script_errors() == []  # a CSP violation or a script error is logged here
 
 
 def test_example_case_shows_the_decision_and_probability_the_api_gives(
@@ -177,6 +177,7 @@ def test_negative_area_shows_the_message_naming_the_field(browser: Browser) -> N
     assert page.get_attribute('input[name="area_mean"]', "aria-invalid") == "true"
     assert page.is_hidden("#result")
     assert "Traceback" not in message
+    _assert_stayed_home(browser)
 
 
 def test_case_outside_the_envelope_is_referred_prominently_with_its_warnings(
@@ -195,6 +196,7 @@ def test_case_outside_the_envelope_is_referred_prominently_with_its_warnings(
     warned = page.eval_on_selector_all("#warnings li", "lis => lis.map(li => li.dataset.feature)")
     assert "area_mean" in warned
     assert "outside the range the model was trained on" in page.inner_text("#warnings")
+    _assert_stayed_home(browser)
 
 
 def test_a_service_that_went_away_gives_a_message_not_a_stack_trace(
