@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from breast_cancer_ml.domain.models import build_pipeline
 from breast_cancer_ml.settings import BUNDLED_DATA
 
 from .browser import API_KEY, MAX_BATCH_ROWS, Browser, browser, origin, ui_server
-from .conftest import ServerProcess
+from .conftest import ServerProcess, TrainedModel, promote
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser", "ui_server"]  # module-scoped fixtures, imported for this module
@@ -257,4 +258,44 @@ def test_explanation_shows_a_bar_per_largest_contribution_as_the_api_explains_it
     # the longest bar is the largest contribution
     assert max(bars, key=lambda bar: bar["width"])["feature"] == top[0]["feature"]
     assert explanation["method"] in page.inner_text("#explanation-note")
+    _assert_stayed_home(browser)
+
+
+def test_a_model_that_cannot_be_explained_still_shows_its_decision_and_why(
+    browser: Browser, start_server: Any, tmp_path: Path, wdbc: Any
+) -> None:
+    """Needs the explanations of issue #13: a non-linear model published without an
+    explainer answers ``?explain=true`` with 501; the page asks again without it."""
+    import mlflow.sklearn
+
+    pipeline = build_pipeline("knn", 0).fit(wdbc.X, wdbc.y)
+    model_dir = tmp_path / "knn"
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(model_dir),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        pip_requirements=["scikit-learn", "skops", "numpy"],
+    )
+    promote(tmp_path / "models", TrainedModel(model_dir, pipeline, 0.0), metadata={"model": "knn"})
+    server = start_server(tmp_path / "models")
+    server.wait_for(lambda: server.client.get("/ready").status_code == 200)
+
+    page = browser.new_page(origin(server))
+    page.goto("/ui")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#fill-malignant")
+    case = _features(page)
+    page.click("#predict")
+    page.wait_for_selector("#result:not([hidden])")
+
+    refused = server.client.post("/predict?explain=true", json={"features": case})
+    assert refused.status_code == 501, refused.text
+    answer = server.client.post("/predict", json={"features": case}).json()
+    assert page.get_attribute("#decision", "data-decision") == answer["decision"]
+    assert float(page.get_attribute("#probability", "data-value")) == answer["probability"]
+    assert page.eval_on_selector_all("#chart .bar-row", "rows => rows.length") == 0
+    note = page.inner_text("#explanation-note")
+    assert note.startswith("No explanation for this model:")
+    assert refused.json()["error"]["message"] in note
+    assert page.is_hidden("#form-message")
     _assert_stayed_home(browser)
