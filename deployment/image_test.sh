@@ -7,7 +7,8 @@
 #   MAX_IMAGE_MB  fail above this size (default 0: report only)
 # Checks, with the root file system read-only and /tmp a tmpfs (as the ECS task runs it):
 # /ready within READY_TIMEOUT s, /model/info names the baked-in run (the key cd.yml reads), the
-# README's curl example predicts malignant (1), the container's user is not root, the image's
+# README's curl example predicts malignant (1), /ui and /docs answer with their assets (no CDN),
+# the container's user is not root, the image's
 # HEALTHCHECK passes, no training stack in the image. Then the other two ways to get a model in:
 # a store made from MODELS_DIR/latest, mounted read-only over /app/models, is what is served; an
 # empty mount gives /health 200 and /ready 503. Then a model of EVERY candidate of the estimator
@@ -115,6 +116,12 @@ baked=$(run_id_of "$BAKED_MODEL")
 [ "$served" = "$baked" ] || fail "/model/info run_id is $served, the baked-in model is $baked"
 echo "image-test: /model/info run_id $served = the baked-in model"
 predict_malignant "$url"
+# the page and the offline docs ship in the image: their files are package data
+for path in /ui /ui/ui.js /ui/ui.css /ui/config.json /docs /static/docs/swagger-ui-bundle.js \
+  /static/docs/swagger-ui.css; do
+  [ "$(status "$url$path")" = 200 ] || fail "$path does not answer 200"
+done
+echo "image-test: /ui and /docs answer 200 with their assets"
 if [ -f "$BAKED_MODEL/MODEL_CARD.md" ]; then  # a model promoted with its card (issue 12)
   "$PY" - "$url/model/card" "$BAKED_MODEL/MODEL_CARD.md" <<'PYEOF' || fail "/model/card is not the baked-in MODEL_CARD.md"
 import sys, urllib.request

@@ -36,6 +36,7 @@ from breast_cancer_ml.service.endpoints import (
     send_overloaded,
 )
 from breast_cancer_ml.service.inputs import EMPTY_BODY, InputError
+from breast_cancer_ml.service.pages import add_docs, pages_router
 from breast_cancer_ml.service.routes import BodyError, info_router, prediction_router
 
 KNOWN_ROUTES: Final = frozenset(
@@ -51,6 +52,10 @@ KNOWN_ROUTES: Final = frozenset(
         "/docs",
         "/openapi.json",
         "/redoc",
+        "/ui",
+        "/ui/ui.js",
+        "/ui/ui.css",
+        "/ui/config.json",
     }
 )
 #: Routes that answer even when the service is at its concurrency limit: probes must not fail
@@ -259,6 +264,8 @@ def build_api(state: ServiceState, endpoints: dict[str, PredictionEndpoint]) -> 
             f"model. API version {API_VERSION}."
         ),
         redirect_slashes=False,  # /predict/ gets a 404 naming /predict, not an empty 307
+        docs_url=None,  # FastAPI's /docs and /redoc load from a CDN: add_docs serves them
+        redoc_url=None,
         exception_handlers={
             StarletteHTTPException: _http_error,
             RequestValidationError: _validation_error,
@@ -272,6 +279,8 @@ def build_api(state: ServiceState, endpoints: dict[str, PredictionEndpoint]) -> 
     app.state.service = state
     app.include_router(prediction_router(state))
     app.include_router(info_router(state))
+    app.include_router(pages_router(state))
+    add_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(Admission, endpoints=endpoints)  # the innermost: added first
     if settings.cors_origins:

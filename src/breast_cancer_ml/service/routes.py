@@ -273,6 +273,7 @@ def info_router(state: ServiceState) -> APIRouter:
                 "model_card": "/model/card",
                 "metrics": "/metrics",
                 "docs": "/docs",
+                "ui": "/ui",
                 "openapi": "/openapi.json",
             },
         )
