@@ -34,8 +34,8 @@ from typing import Any
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD
-from breast_cancer_ml.domain.explain import Explainer, ExplainerParams
 from breast_cancer_ml.domain.drift import DriftProfile
+from breast_cancer_ml.domain.explain import Explainer, ExplainerParams
 from breast_cancer_ml.domain.records import PromotionMetadata, parse_metadata
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.domain.scoring import ProbaFn, proba_function

@@ -30,8 +30,8 @@ from pydantic import (
 
 from breast_cancer_ml.domain.conformal import ConformalParams
 from breast_cancer_ml.domain.contract import Envelope
-from breast_cancer_ml.domain.explain import ExplainerParams
 from breast_cancer_ml.domain.drift import DriftProfile
+from breast_cancer_ml.domain.explain import ExplainerParams
 from breast_cancer_ml.domain.schema import FEATURES
 from breast_cancer_ml.errors import BadMetadataError, BcmlError
 

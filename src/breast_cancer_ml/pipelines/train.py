@@ -23,8 +23,8 @@ from breast_cancer_ml.adapters.dataset import Dataset, load_dataset
 from breast_cancer_ml.domain.contract import Envelope
 from breast_cancer_ml.domain.cross_validation import CVResult, cross_validate, cv_at_threshold
 from breast_cancer_ml.domain.decision import DEFAULT_THRESHOLD, classify
-from breast_cancer_ml.domain.explain import build_params as build_explainer
 from breast_cancer_ml.domain.drift import DriftProfile, build_profile
+from breast_cancer_ml.domain.explain import build_params as build_explainer
 from breast_cancer_ml.domain.metrics import brier, classification_metrics, specificity
 from breast_cancer_ml.domain.models import build_pipeline, estimator_params, get_candidate
 from breast_cancer_ml.domain.promotion import GateDecision, GateThresholds, evaluate_gate
