@@ -224,21 +224,20 @@ class Explainer:
         if self._kernel is None:
             import shap
 
-            # KernelExplainer takes a weighted background as shap's own DenseData (what
-            # shap.kmeans returns, named in KernelExplainer's docs); we keep the centres and
-            # sizes from promotion instead of re-clustering training data at serve time.
-            from shap.utils._legacy import DenseData
+            # KernelExplainer takes a weighted background as what the public shap.kmeans
+            # returns. The centres and sizes were kept at promotion (no training rows at serve
+            # time), so shap.kmeans is given each centre repeated by its cluster size: k
+            # distinct points in k clusters come back exactly (k-means++ never starts two
+            # clusters on one point; rounding snaps each value to itself), with those sizes as
+            # weights. This costs one small k-means per model and process, on first use.
+            centres = np.asarray(params.background, dtype=np.float64)
+            sizes = np.asarray(params.weights, dtype=np.float64).round().astype(np.intp)
+            background = shap.kmeans(np.repeat(centres, sizes, axis=0), len(centres))
 
             def proba(Z: NDArray[np.float64]) -> NDArray[np.float64]:
                 p = self.pipeline.predict_proba(np.asarray(Z, dtype=np.float64))[:, 1]
                 return np.asarray(np.clip(p, eps, 1 - eps), dtype=np.float64)
 
-            background = DenseData(
-                np.asarray(params.background, dtype=np.float64),
-                list(FEATURES),
-                None,
-                np.asarray(params.weights, dtype=np.float64),
-            )
             self._kernel = shap.KernelExplainer(proba, background, link="logit")
         kernel = self._kernel
         # shap draws coalitions from numpy's global generator: seeded for each case, so a case

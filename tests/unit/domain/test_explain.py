@@ -103,6 +103,25 @@ def test_kernel_background_is_weighted_kmeans_of_the_training_split(
     assert again == params
 
 
+def test_kernel_base_is_the_log_odds_of_the_cluster_size_weighted_background(
+    fitted: dict[str, Any], data: Any
+) -> None:
+    # the background is rebuilt at serve time from the stored centres and sizes: the base
+    # must weigh each centre by its cluster size, as KernelExplainer's reference is defined
+    pipe = fitted["knn"]
+    params = build_params(pipe, data.X[:TRAIN], seed=0, nsamples=SMALL_NSAMPLES)
+    assert params.background is not None and params.weights is not None
+    assert params.eps is not None
+    weights = np.asarray(params.weights)
+    assert len(set(weights.tolist())) > 1  # unequal sizes, so equal weights would differ
+    p = np.clip(pipe.predict_proba(np.asarray(params.background))[:, 1], params.eps, 1 - params.eps)
+    weighted = float(np.average(p, weights=weights))
+    got = Explainer(pipe, params, "knn").explain(data.X[TRAIN : TRAIN + 1])
+    assert got.base[0] == pytest.approx(np.log(weighted / (1 - weighted)), abs=1e-9)
+    unweighted = float(p.mean())
+    assert abs(np.log(unweighted / (1 - unweighted)) - got.base[0]) > 1e-3
+
+
 def test_kernel_explanations_are_reproducible(fitted: dict[str, Any], data: Any) -> None:
     params = build_params(fitted["hist_gb"], data.X[:TRAIN], seed=0, nsamples=SMALL_NSAMPLES)
     first = Explainer(fitted["hist_gb"], params, "hist_gb").explain(data.X[ROWS])
