@@ -98,8 +98,11 @@ class ContractRoute(APIRoute):
         return contract_handler
 
 
-def _response(state: ServiceState, answer: Answer) -> Response:
+def _response(state: ServiceState, answer: Answer, request: Request, model: Any) -> Response:
     state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside, answer.decisions)
+    if state.prediction_log is not None:
+        scope = request.scope
+        state.prediction_log.put(scope.get(REQUEST_ID_KEY, ""), scope["path"], model, answer.cases)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
     return Response(answer.body, media_type="application/json", headers=headers)
 
@@ -130,8 +133,9 @@ def prediction_router(state: ServiceState) -> APIRouter:
         response_model=schemas.PredictResponse,
         responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
     )
-    async def predict(body: models.predict, _: JsonOnly) -> Response:  # type: ignore[name-defined]
-        return _response(state, predict_answer(state, served_model(state), body.values()))
+    async def predict(request: Request, body: models.predict, _: JsonOnly) -> Response:  # type: ignore[name-defined]
+        model = served_model(state)
+        return _response(state, predict_answer(state, model, body.values()), request, model)
 
     @router.post(
         "/predict/batch",
@@ -143,9 +147,10 @@ def prediction_router(state: ServiceState) -> APIRouter:
         response_model=schemas.BatchResponse,
         responses=_errors(schemas.ErrorResponse, 400, 401, 408, 413, 415, 422, 503),
     )
-    async def predict_batch(body: models.batch, _: JsonOnly) -> Response:  # type: ignore[name-defined]
+    async def predict_batch(request: Request, body: models.batch, _: JsonOnly) -> Response:  # type: ignore[name-defined]
         X = to_array(body.rows())
-        return _response(state, batch_answer(state, served_model(state), X))
+        model = served_model(state)
+        return _response(state, batch_answer(state, model, X), request, model)
 
     @router.post(
         "/invocations",
@@ -184,7 +189,8 @@ def prediction_router(state: ServiceState) -> APIRouter:
         body = await request.body()
         model = served_model(state)
         query = request.scope.get("query_string", b"")
-        return _response(state, handle_invocations(state, model, content_type, body, query))
+        answer = handle_invocations(state, model, content_type, body, query)
+        return _response(state, answer, request, model)
 
     return router
 
