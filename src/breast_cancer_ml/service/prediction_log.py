@@ -152,6 +152,9 @@ class PredictionLog:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        else:  # never started (a test driving flush() itself): finish here
+            self.flush()
+            self._finish_file()
 
     # ---- the writer thread --------------------------------------------------------------
 

@@ -359,3 +359,27 @@ def test_serve_refuses_a_log_folder_it_cannot_create(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     assert cli.main(["serve", "--prediction-log", str(blocker / "log")]) == 2
     assert cli.main(["serve", "--log-features"]) == 2  # nowhere to write them
+
+
+def test_the_declared_routes_log_as_the_fast_path_does(
+    tmp_path: Path, start_server: Any, trained: Any
+) -> None:
+    # CORS on: every prediction goes through the declared FastAPI routes
+    models = tmp_path / "models"
+    promote(models, trained["a"])
+    folder = tmp_path / "log"
+    server = start_server(
+        models,
+        args=("--prediction-log", str(folder), "--cors-origins", "https://ehr.example"),
+    )
+    server.wait_for(lambda: server.client.get("/ready").status_code == 200)
+    answers = _send_every_route(server)
+    server.stop()
+    records = _records(folder)
+    assert len(records) == 9
+    for rid, (route, rows, _) in answers.items():
+        mine = [r for r in records if r["request_id"] == rid]
+        assert [(r["route"], r["features_sha256"]) for r in mine] == [
+            (route, features_sha256(row)) for row in rows
+        ]
+    assert cli.main(["audit", "verify", str(folder)]) == 0
