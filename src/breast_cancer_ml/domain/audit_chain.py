@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -40,11 +41,10 @@ def line_sha256(line: bytes) -> str:
 
 
 def canonical_features(values: Sequence[float]) -> bytes:
-    """The canonical encoding of a case: its values in FEATURES order as a JSON array, each
-    number written by Python's ``repr(float(v))`` (the shortest text that reads back as the
-    same double: ``17.99``, ``1001.0``, ``6.399e-05``), separated by commas, no spaces, UTF-8.
-    """
-    return ("[" + ",".join([repr(float(v)) for v in values]) + "]").encode("ascii")
+    """The canonical encoding of a case: its values in FEATURES order as IEEE 754 doubles,
+    little-endian, 8 bytes each (``struct.pack("<30d", *values)`` in Python), exactly the
+    doubles the service scored (a JSON number is read as the nearest double)."""
+    return struct.pack(f"<{len(values)}d", *values)
 
 
 def features_sha256(values: Sequence[float]) -> str:

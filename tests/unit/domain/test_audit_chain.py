@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 
 import pytest
 
@@ -33,10 +34,12 @@ def _data(lines: list[bytes]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def test_canonical_features_is_python_repr_of_each_float_in_a_json_array() -> None:
+def test_canonical_features_are_the_little_endian_doubles_of_the_values() -> None:
     values = [17.99, 1001, 6.399e-05, 0.0]
-    assert canonical_features(values) == b"[17.99,1001.0,6.399e-05,0.0]"
-    assert features_sha256(values) == hashlib.sha256(b"[17.99,1001.0,6.399e-05,0.0]").hexdigest()
+    packed = struct.pack("<4d", 17.99, 1001.0, 6.399e-05, 0.0)
+    assert canonical_features(values) == packed
+    assert packed[:8] == bytes.fromhex("3d0ad7a370fd3140")  # 17.99 as IEEE 754, little-endian
+    assert features_sha256(values) == hashlib.sha256(packed).hexdigest()
 
 
 def test_genesis_is_the_sha256_of_the_prefix_and_the_file_name() -> None:
