@@ -499,7 +499,11 @@ def predict_answer(state: ServiceState, model: Any, values: Sequence[float]) -> 
         prediction,
         0 if in_distribution is not False else 1,
         decisions=_ONE_DECISION[decision],
-        cases=OneCase(X, probability, prediction, decision, warnings, in_distribution),
+        cases=(
+            OneCase(X, probability, prediction, decision, warnings, in_distribution)
+            if state.prediction_log is not None  # built only when it is written
+            else None
+        ),
     )
 
 
@@ -542,7 +546,7 @@ def batch_answer(state: ServiceState, model: Any, X: Any) -> Answer:
         int(scored.prediction.sum()),
         outside,
         decisions=decisions,
-        cases=Rows(X, records),
+        cases=Rows(X, records) if state.prediction_log is not None else None,
     )
 
 
@@ -647,7 +651,11 @@ def handle_invocations(
         decided = referral.decision.tolist()
         counts = referral.counts()
         decisions = (counts["malignant"], counts["benign"], counts["refer"])
-    cases = MlflowRows(X, scored.probability, pred, outside, decided)
+    cases = (
+        MlflowRows(X, scored.probability, pred, outside, decided)
+        if state.prediction_log is not None
+        else None
+    )
     if envelope is None:
         return Answer(body_out, len(pred), int(pred.sum()), 0, decisions=decisions, cases=cases)
     headers: tuple[tuple[bytes, bytes], ...] = ((OUT_OF_RANGE_HEADER, str(len(outside)).encode()),)

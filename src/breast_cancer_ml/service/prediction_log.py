@@ -119,7 +119,7 @@ class PredictionLog:
         self._since_head = 0
         self._head_at = time.monotonic()
         self._model: Any = None
-        self._model_sha: str | None = None
+        self._fields: tuple[str, str | None, float] = ("", None, 0.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -198,18 +198,29 @@ class PredictionLog:
     def _records(
         self, stamp: str, rid: str, route: str, model: Any, cases: Cases
     ) -> list[dict[str, Any]]:
-        run_id, model_sha, threshold = model.run_id, self._model_sha256(model), model.threshold
-        if isinstance(cases, OneCase):
-            answers: list[tuple[Any, ...]] = [
-                (
-                    cases.probability,
-                    cases.prediction,
-                    cases.decision,
-                    cases.warnings,
-                    cases.in_distribution,
+        run_id, model_sha, threshold = self._model_fields(model)
+        if isinstance(cases, OneCase):  # the common case, kept short
+            return [
+                self._record(
+                    stamp,
+                    rid,
+                    route,
+                    0,
+                    run_id,
+                    model_sha,
+                    threshold,
+                    cases.X,
+                    np.ascontiguousarray(cases.X, dtype="<f8").tobytes(),
+                    (
+                        cases.probability,
+                        cases.prediction,
+                        cases.decision,
+                        cases.warnings,
+                        cases.in_distribution,
+                    ),
                 )
             ]
-        elif isinstance(cases, Rows):
+        if isinstance(cases, Rows):
             answers = [
                 (
                     r["probability"],
@@ -222,36 +233,63 @@ class PredictionLog:
             ]
         else:
             answers = self._mlflow_answers(model, cases)
-        # the canonical encoding of each row (domain.audit_chain.canonical_features), sliced
-        # from one buffer: the same bytes as struct.pack("<30d", *row), far cheaper
         X = cases.X
         raw = np.ascontiguousarray(X, dtype="<f8").tobytes()
         width = 8 * X.shape[1]
-        rows = X.tolist() if self.log_features else None
-        out = []
-        for i, (p, pred, decision, warnings, in_dist) in enumerate(answers):
-            if warnings and not self.log_features:  # a warning holds the value: patient data
-                warnings = [{k: v for k, v in w.items() if k != "value"} for w in warnings]
-            rec = {
-                "v": RECORD_VERSION,
-                "time": stamp,
-                "request_id": rid,
-                "route": route,
-                "row": i,
-                "model_run_id": run_id,
-                "model_sha256": model_sha,
-                "threshold": threshold,
-                "features_sha256": sha256(raw[i * width : (i + 1) * width]).hexdigest(),
-                "probability": p,
-                "prediction": pred,
-                "decision": decision,
-                "warnings": warnings,
-                "in_distribution": in_dist,
-            }
-            if rows is not None:
-                rec["features"] = dict(zip(FEATURES, rows[i], strict=True))
-            out.append(rec)
-        return out
+        return [
+            self._record(
+                stamp,
+                rid,
+                route,
+                i,
+                run_id,
+                model_sha,
+                threshold,
+                X[i : i + 1],
+                raw[i * width : (i + 1) * width],
+                answer,
+            )
+            for i, answer in enumerate(answers)
+        ]
+
+    def _record(
+        self,
+        stamp: str,
+        rid: str,
+        route: str,
+        row: int,
+        run_id: str,
+        model_sha: str | None,
+        threshold: float,
+        X: Any,
+        canonical: bytes,
+        answer: tuple[Any, ...],
+    ) -> dict[str, Any]:
+        """One record (``prev_sha256`` is added when it is chained). ``canonical``: the row's
+        little-endian doubles (:func:`~breast_cancer_ml.domain.audit_chain.canonical_features`,
+        the same bytes, without a float-by-float pack)."""
+        p, pred, decision, warnings, in_dist = answer
+        if warnings and not self.log_features:  # a warning holds the value: patient data
+            warnings = [{k: v for k, v in w.items() if k != "value"} for w in warnings]
+        rec = {
+            "v": RECORD_VERSION,
+            "time": stamp,
+            "request_id": rid,
+            "route": route,
+            "row": row,
+            "model_run_id": run_id,
+            "model_sha256": model_sha,
+            "threshold": threshold,
+            "features_sha256": sha256(canonical).hexdigest(),
+            "probability": p,
+            "prediction": pred,
+            "decision": decision,
+            "warnings": warnings,
+            "in_distribution": in_dist,
+        }
+        if self.log_features:
+            rec["features"] = dict(zip(FEATURES, X[0].tolist(), strict=True))
+        return rec
 
     def _time(self, ts: float) -> str:
         """``ts`` as UTC ISO 8601 with milliseconds and ``Z`` (the seconds cached)."""
@@ -288,21 +326,23 @@ class PredictionLog:
                 answers.append((p, pred, decisions[i], [], True))
         return answers
 
-    def _model_sha256(self, model: Any) -> str | None:
-        """The served model's SHA256: that of its sealed promotion metadata (the
-        ``promotion_metadata.sha256`` sidecar, which the service checked when it loaded the
-        model; the metadata holds the SHA256 of every model file, the threshold, the envelope
-        and the refer rule). Read once per model."""
+    def _model_fields(self, model: Any) -> tuple[str, str | None, float]:
+        """``model_run_id``, ``model_sha256`` and ``threshold`` of ``model``, read once per
+        model. ``model_sha256`` is the SHA256 of its sealed promotion metadata (the
+        ``promotion_metadata.sha256`` sidecar, checked when the service loaded the model; the
+        metadata holds the SHA256 of every model file, the threshold, the envelope and the
+        refer rule)."""
         if model is not self._model:
             from breast_cancer_ml.adapters.model_store import recorded_metadata_sha256
             from breast_cancer_ml.errors import BcmlError
 
             try:
-                self._model_sha = recorded_metadata_sha256(model.folder)
+                sha: str | None = recorded_metadata_sha256(model.folder)
             except (BcmlError, OSError):
-                self._model_sha = None
+                sha = None
+            self._fields = (model.run_id, sha, model.threshold)
             self._model = model
-        return self._model_sha
+        return self._fields
 
     def _write(self, day: str, batch: list[dict[str, Any]]) -> None:
         """Chain and append ``batch`` (records of UTC ``day``) to the day's file."""
