@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from breast_cancer_ml.domain.audit_chain import ChainCheck, check_chain, genesis, line_sha256
+from breast_cancer_ml.domain.audit_chain import (
+    ChainCheck,
+    ChainWalker,
+    check_chain,
+    genesis,
+    line_sha256,
+)
 from breast_cancer_ml.errors import ConfigError
 
 FILE_GLOB: Final = "predictions-*.jsonl"
@@ -234,11 +240,49 @@ def read_anchors(value: str) -> list[Anchor]:
     return anchors
 
 
+@dataclass
+class _Scan:
+    """What one pass over a file found: its verdict, its complete lines, and the hashes of
+    the lines anchors ask about."""
+
+    check: ChainCheck
+    lines: int
+    at: dict[int, str]
+
+
+def _scan(path: Path, anchored: set[int], wanted: set[str], found: dict[str, str]) -> _Scan:
+    """Stream ``path`` once: follow its chain, note the hashes anchors ask for; read it whole
+    only when the chain breaks, to say why."""
+    walker = ChainWalker(path.name)
+    lines, torn, broken = 0, False, False
+    at: dict[int, str] = {}
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                torn = True
+                break
+            lines += 1
+            line = raw[:-1]
+            digest = None if broken else walker.step(line)
+            if digest is None:
+                broken = True
+                digest = line_sha256(line)
+            if lines in anchored:
+                at[lines] = digest
+            if digest in wanted and digest not in found:
+                found[digest] = f"{path.name} line {lines}"
+    if broken:
+        return _Scan(check_chain(path.name, path.read_bytes()), lines, at)
+    return _Scan(ChainCheck(walker.records, walker.head, None, torn), lines, at)
+
+
 def verify_dir(directory: Path, anchors: Iterable[Anchor] = ()) -> Verification:
-    """Check every ``predictions-*.jsonl`` in ``directory`` and each anchor.
+    """Check every ``predictions-*.jsonl`` in ``directory`` and each anchor, reading each
+    file once, a line at a time.
 
     :class:`ConfigError` when the folder is missing or unreadable, or holds no log file.
     """
+    anchors = list(anchors)
     if not directory.is_dir():
         raise ConfigError(f"{directory} is not a folder (give the --prediction-log folder)")
     try:
@@ -247,45 +291,44 @@ def verify_dir(directory: Path, anchors: Iterable[Anchor] = ()) -> Verification:
         raise ConfigError(f"cannot list {directory}: {exc.strerror or exc}") from None
     if not paths:
         raise ConfigError(f"{directory} holds no prediction log files ({FILE_GLOB})")
+    wanted = {a.sha256 for a in anchors if a.file is None}
+    found: dict[str, str] = {}
     files = []
-    lines_of: dict[str, list[bytes]] = {}
+    scans: dict[str, _Scan] = {}
     for path in paths:
+        anchored = {a.records for a in anchors if a.file == path.name and a.records}
         try:
-            data = path.read_bytes()
+            scan = _scan(path, anchored, wanted, found)
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-        files.append(FileVerdict(path.name, check_chain(path.name, data)))
-        lines_of[path.name] = data.split(b"\n")[:-1]
-    return Verification(files, [_check_anchor(a, lines_of) for a in anchors])
+        scans[path.name] = scan
+        files.append(FileVerdict(path.name, scan.check))
+    return Verification(files, [_check_anchor(a, scans, found) for a in anchors])
 
 
-def _check_anchor(anchor: Anchor, lines_of: dict[str, list[bytes]]) -> AnchorVerdict:
+def _check_anchor(anchor: Anchor, scans: dict[str, _Scan], found: dict[str, str]) -> AnchorVerdict:
     if anchor.file is None:
-        for name, lines in lines_of.items():
-            for i, line in enumerate(lines):
-                if line_sha256(line) == anchor.sha256:
-                    return AnchorVerdict(
-                        anchor, True, f"{anchor.sha256[:12]}... is {name} line {i + 1}"
-                    )
+        if anchor.sha256 in found:
+            return AnchorVerdict(anchor, True, f"{anchor.sha256[:12]}... is {found[anchor.sha256]}")
         return AnchorVerdict(
             anchor,
             False,
             f"no record hashes to {anchor.sha256}: the record it anchors was changed or removed",
         )
     n = anchor.records or 0
-    if anchor.file not in lines_of:
+    scan = scans.get(anchor.file)
+    if scan is None:
         return AnchorVerdict(
             anchor, False, f"{anchor.file} is missing, but its head was logged at {n} records"
         )
-    lines = lines_of[anchor.file]
-    if len(lines) < n:
+    if scan.lines < n:
         return AnchorVerdict(
             anchor,
             False,
-            f"{anchor.file} has {len(lines)} records, but its head was logged at {n}: "
-            f"records were removed from its end (from line {len(lines) + 1})",
+            f"{anchor.file} has {scan.lines} records, but its head was logged at {n}: "
+            f"records were removed from its end (from line {scan.lines + 1})",
         )
-    if line_sha256(lines[n - 1]) != anchor.sha256:
+    if scan.at.get(n) != anchor.sha256:
         return AnchorVerdict(
             anchor,
             False,

@@ -100,6 +100,26 @@ def _link(line: bytes) -> str | None:
     return link
 
 
+class ChainWalker:
+    """Follows one file's chain a line at a time, holding one hash: for files of any size.
+
+    :meth:`step` returns the line's SHA256 while the chain holds, ``None`` at the first line
+    that breaks it (then :func:`check_chain` on the whole content says why)."""
+
+    def __init__(self, file_name: str) -> None:
+        self.expected = genesis(file_name)
+        self.records = 0
+        self.head: str | None = None
+
+    def step(self, line: bytes) -> str | None:
+        """Check the next line (without its newline)."""
+        if _link(line) != self.expected:
+            return None
+        self.head = self.expected = line_sha256(line)
+        self.records += 1
+        return self.head
+
+
 def check_chain(file_name: str, data: bytes) -> ChainCheck:
     """Check the chain of one file's content (``file_name``: its base name)."""
     lines = data.split(b"\n")
@@ -177,6 +197,7 @@ __all__ = [
     "RECORD_VERSION",
     "ChainBreak",
     "ChainCheck",
+    "ChainWalker",
     "canonical_features",
     "check_chain",
     "features_sha256",

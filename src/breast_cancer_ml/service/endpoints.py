@@ -268,7 +268,9 @@ class PredictionEndpoint:
             answer.malignant, answer.rows, answer.outside, answer.decisions
         )
         if state.prediction_log is not None:
-            state.prediction_log.put(scope[REQUEST_ID_KEY], scope["path"], model, answer.cases)
+            state.prediction_log.put(
+                scope[REQUEST_ID_KEY], scope["path"], model, answer.cases, answer.rows
+            )
         rid = (b"x-request-id", scope[REQUEST_ID_KEY].encode())
         extra = (rid, *answer.headers) if answer.headers else (rid,)
         await send_bytes(send, 200, answer.body, extra=extra)

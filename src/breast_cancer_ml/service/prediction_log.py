@@ -40,7 +40,7 @@ from breast_cancer_ml.domain.schema import FEATURES
 
 log = logging.getLogger("breast_cancer_ml.service.prediction_log")
 
-MAX_PENDING: Final = 50_000  # answers waiting for the writer (each one request)
+MAX_PENDING: Final = 50_000  # cases (rows) waiting for the writer: ~10 s at full speed
 FLUSH_INTERVAL: Final = 0.2
 BATCH_RECORDS: Final = 32  # records per write; the writer yields the GIL between writes
 HEAD_EVERY: Final = 1_000
@@ -83,10 +83,6 @@ class MlflowRows(NamedTuple):
 Cases = OneCase | Rows | MlflowRows
 
 
-def _rows(cases: Cases) -> int:
-    return 1 if isinstance(cases, OneCase) else len(cases.X)
-
-
 class PredictionLog:
     """The writer of one process: ``put`` from the event loop, the rest in its thread."""
 
@@ -105,6 +101,10 @@ class PredictionLog:
         self.max_pending = max_pending
         self.flush_interval = flush_interval
         self.pending: collections.deque[tuple[float, str, str, Any, Cases]] = collections.deque()
+        # rows queued (counted by the event loop) and taken (by the writer): each counter has
+        # one thread writing it, so the difference is exact without a lock
+        self.queued = 0
+        self.taken = 0
         #: records written, and dropped by reason (the /metrics counters); ``written`` and
         #: the disk reasons are counted by the writer thread, ``queue_full`` by the event loop
         self.written = 0
@@ -125,12 +125,14 @@ class PredictionLog:
 
     # ---- the event loop's side ----------------------------------------------------------
 
-    def put(self, request_id: str, route: str, model: Any, cases: Cases) -> None:
-        """Queue one answer's cases; never blocks (a full queue drops and counts them)."""
-        if len(self.pending) < self.max_pending:
+    def put(self, request_id: str, route: str, model: Any, cases: Cases, rows: int) -> None:
+        """Queue one answer's ``rows`` cases; never blocks (a full queue drops and counts
+        them)."""
+        if self.queued - self.taken + rows <= self.max_pending:
+            self.queued += rows
             self.pending.append((time.time(), request_id, route, model, cases))
         else:
-            self.dropped["queue_full"] += _rows(cases)
+            self.dropped["queue_full"] += rows
 
     def start(self) -> None:
         """Create the folder (:class:`ConfigError` if it cannot be) and start the writer."""
@@ -176,6 +178,7 @@ class PredictionLog:
         pending = self.pending
         while pending:
             ts, rid, route, model, cases = pending.popleft()
+            self.taken += 1 if isinstance(cases, OneCase) else len(cases.X)
             stamp = self._time(ts)
             if batch and stamp[:10] != day:  # a new UTC day: a new file
                 self._write(day, batch)

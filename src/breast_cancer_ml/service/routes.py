@@ -102,7 +102,8 @@ def _response(state: ServiceState, answer: Answer, request: Request, model: Any)
     state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside, answer.decisions)
     if state.prediction_log is not None:
         scope = request.scope
-        state.prediction_log.put(scope.get(REQUEST_ID_KEY, ""), scope["path"], model, answer.cases)
+        rid = scope.get(REQUEST_ID_KEY, "")
+        state.prediction_log.put(rid, scope["path"], model, answer.cases, answer.rows)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
     return Response(answer.body, media_type="application/json", headers=headers)
 

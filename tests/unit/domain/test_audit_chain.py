@@ -10,6 +10,7 @@ import struct
 import pytest
 
 from breast_cancer_ml.domain.audit_chain import (
+    ChainWalker,
     canonical_features,
     check_chain,
     features_sha256,
@@ -123,3 +124,13 @@ def test_a_torn_last_line_is_not_a_record_and_not_a_break() -> None:
     check = check_chain(NAME, _data(lines) + b'{"v": 1, "ro')
     assert (check.records, check.broken, check.torn_tail) == (3, None, True)
     assert check.head == line_sha256(lines[-1])
+
+
+def test_the_walker_follows_the_chain_a_line_at_a_time_and_stops_where_it_breaks() -> None:
+    lines = _chain(5)
+    walker = ChainWalker(NAME)
+    assert [walker.step(line) for line in lines] == [line_sha256(line) for line in lines]
+    assert (walker.records, walker.head) == (5, check_chain(NAME, _data(lines)).head)
+    lines[2] = lines[2].replace(b'"row": 2', b'"row": 7')
+    walker = ChainWalker(NAME)
+    assert [walker.step(line) is not None for line in lines[:4]] == [True, True, True, False]

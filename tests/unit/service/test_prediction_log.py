@@ -47,7 +47,7 @@ def _run(folder: Path, model: Any, n: int, worker: str = "w1") -> PredictionLog:
     writer = PredictionLog(folder, worker=worker, flush_interval=60)
     writer.start()
     for i in range(n):
-        writer.put(f"req-{i}", "/predict", model, _one())
+        writer.put(f"req-{i}", "/predict", model, _one(), 1)
     writer.close()  # writes everything queued, then stops
     return writer
 
@@ -110,13 +110,13 @@ def test_a_new_utc_day_starts_a_new_file_with_its_own_chain(tmp_path: Path) -> N
     assert times == ["2026-11-30T23:59:59.500Z", "2026-12-01T00:00:00.500Z"]
 
 
-def test_a_full_queue_drops_and_counts_the_rows_and_metrics_show_them(tmp_path: Path) -> None:
+def test_a_full_queue_drops_and_counts_rows_until_the_writer_catches_up(tmp_path: Path) -> None:
     model = _Model(tmp_path / "model")
     (tmp_path / "log").mkdir()
     writer = PredictionLog(tmp_path / "log", worker="w1", max_pending=2)
-    writer.put("a", "/predict", model, _one())
-    writer.put("b", "/predict", model, _one())
-    writer.put("c", "/predict", model, _one())  # the writer has not caught up: dropped
+    writer.put("a", "/predict", model, _one(), 1)
+    writer.put("b", "/predict", model, _one(), 1)
+    writer.put("c", "/predict", model, _one(), 1)  # the writer has not caught up: dropped
     batch = [
         {
             "probability": 0.9,
@@ -126,13 +126,17 @@ def test_a_full_queue_drops_and_counts_the_rows_and_metrics_show_them(tmp_path: 
             "in_distribution": True,
         }
     ] * 4
-    writer.put("d", "/predict/batch", model, Rows(np.asarray([EXAMPLE_ROW] * 4), batch))
+    writer.put("d", "/predict/batch", model, Rows(np.asarray([EXAMPLE_ROW] * 4), batch), 4)
     assert writer.dropped == {"queue_full": 5, "disk_full": 0, "write_error": 0}
     writer.flush()
     assert writer.written == 2
+    writer.put("e", "/predict/batch", model, Rows(np.asarray([EXAMPLE_ROW] * 2), batch[:2]), 2)
+    assert writer.dropped["queue_full"] == 5  # the writer caught up: room for two rows
+    writer.flush()
+    assert writer.written == 4
     metrics = Metrics()
     metrics.prediction_log = writer
     text = metrics.render("run-1", "ready")
-    assert "bcml_prediction_log_records_total 2\n" in text
+    assert "bcml_prediction_log_records_total 4\n" in text
     assert 'bcml_prediction_log_dropped_total{reason="queue_full"} 5\n' in text
     assert "bcml_prediction_log" not in Metrics().render("run-1", "ready")  # log off
