@@ -392,6 +392,7 @@ class PredictionLog:
         if self._file is not None and day == self._day:
             return self._file
         self._finish_file()
+        self.directory.mkdir(parents=True, exist_ok=True)  # removed while serving: again
         opened = open_log(self.directory, day, self.worker)
         for name in opened.skipped:
             log.warning(
