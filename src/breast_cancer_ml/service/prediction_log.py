@@ -6,8 +6,9 @@ the answer already computed (no file I/O, no hashing, no JSON). The writer threa
 the model's SHA256, orjson), chains them (:mod:`breast_cancer_ml.domain.audit_chain`) and
 appends them to the day's file (:mod:`breast_cancer_ml.adapters.prediction_log`) in one write.
 
-Nothing here can fail or slow a prediction. A full queue (the disk is slower than the
-traffic) or a failing write (a full disk, an I/O error) drops the records concerned: they are
+Nothing here can fail a prediction, and the event loop never waits for the disk. A full
+queue (the disk is slower than the traffic) or a failing write (a full disk, an I/O error)
+drops the records concerned: they are
 counted by reason (``bcml_prediction_log_dropped_total`` on /metrics) and logged, without
 patient data, at most every ``DROP_LOG_INTERVAL`` seconds. Records only partly written by a
 failing write are cut off again, so the file keeps whole records and its chain stays intact.
@@ -46,6 +47,7 @@ BATCH_RECORDS: Final = 32  # records per write; the writer yields the GIL betwee
 HEAD_EVERY: Final = 1_000
 HEAD_INTERVAL: Final = 60.0
 DROP_LOG_INTERVAL: Final = 10.0
+CLOSE_TIMEOUT: Final = 10.0  # seconds the shutdown waits for the writer
 #: Reasons a record is dropped (the ``reason`` label of the metric).
 DROP_REASONS: Final = ("queue_full", "disk_full", "write_error")
 
@@ -149,12 +151,20 @@ class PredictionLog:
             },
         )
 
-    def close(self) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Stop the writer after it has written everything queued (blocking: call it from a
-        worker thread at shutdown)."""
+        worker thread at shutdown). A disk that hangs longer than ``timeout`` seconds is left
+        behind, with an error naming how many cases were not written."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error(
+                    "prediction log: the writer did not finish within %g s; %d cases not written",
+                    timeout,
+                    self.queued - self.taken,
+                    extra={"event": "prediction_log_dropped", "folder": str(self.directory)},
+                )
         else:  # never started (a test driving flush() itself): finish here
             self.flush()
             self._finish_file()
