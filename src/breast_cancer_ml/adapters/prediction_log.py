@@ -11,6 +11,7 @@ so verification still shows what happened. The chain rules are in
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import stat
@@ -97,22 +98,33 @@ def _tail(path: Path) -> tuple[int, bytes | None, bool] | None:
 
 def open_log(directory: Path, day: str, worker: str) -> OpenLog:
     """Open the day's file of ``worker`` for appending, continuing its chain from its last
-    record; a file whose last line is torn or not a record is left alone for the next
-    suffix (``<worker>.1``, ``.2``...). Raises ``OSError`` when the file cannot be opened."""
+    record. The file is locked (``flock``) while open: one writer per file, even when two
+    hosts' processes share an id (PID 1 in containers) on a shared folder. A file locked by
+    another process, or whose last line is torn or not a record, is left alone for the next
+    suffix (``<worker>.1``, ``.2``...). Raises ``OSError`` when no file can be opened."""
     skipped: list[str] = []
     suffix = 0
     while True:
         name = file_name(day, worker if suffix == 0 else f"{worker}.{suffix}")
         path = directory / name
-        tail = _tail(path)
+        suffix += 1
+        fh = path.open("ab", buffering=0)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            continue  # another live writer has it
+        except OSError:
+            pass  # a file system without locks (or a device): one writer per name still
+        tail = _tail(path)  # read under the lock: no writer is half-way through a line
         if tail is None:
-            return OpenLog(path.open("ab", buffering=0), name, 0, None, skipped)
+            return OpenLog(fh, name, 0, None, skipped)
         count, last, torn = tail
         if not torn and (last is None or _is_record(last)):
             head = line_sha256(last) if last is not None else None
-            return OpenLog(path.open("ab", buffering=0), name, count, head, skipped)
+            return OpenLog(fh, name, count, head, skipped)
+        fh.close()
         skipped.append(name)
-        suffix += 1
 
 
 def _is_record(line: bytes) -> bool:

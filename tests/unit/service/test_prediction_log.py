@@ -140,3 +140,24 @@ def test_a_full_queue_drops_and_counts_rows_until_the_writer_catches_up(tmp_path
     assert "bcml_prediction_log_records_total 4\n" in text
     assert 'bcml_prediction_log_dropped_total{reason="queue_full"} 5\n' in text
     assert "bcml_prediction_log" not in Metrics().render("run-1", "ready")  # log off
+
+
+def test_two_writers_with_one_worker_id_never_share_a_file(tmp_path: Path) -> None:
+    # two containers' PID 1 on one shared folder: the file is locked by its writer
+    model = _Model(tmp_path / "model")
+    folder = tmp_path / "log"
+    folder.mkdir()
+    first = PredictionLog(folder, worker="1")
+    second = PredictionLog(folder, worker="1")
+    for writer in (first, second, first, second):
+        writer.put("r", "/predict", model, _one(), 1)
+        writer.flush()  # both files stay open (and locked) between flushes
+    first.close()
+    second.close()
+    result = verify_dir(folder)
+    assert result.ok
+    day = json.loads(result_lines(folder)[0])["time"][:10]
+    assert {f.name: f.check.records for f in result.files} == {
+        f"predictions-{day}-1.jsonl": 2,
+        f"predictions-{day}-1.1.jsonl": 2,
+    }
