@@ -161,3 +161,56 @@ def test_two_writers_with_one_worker_id_never_share_a_file(tmp_path: Path) -> No
         f"predictions-{day}-1.jsonl": 2,
         f"predictions-{day}-1.1.jsonl": 2,
     }
+
+
+_PARTIAL_WRITE = """
+import json, resource, signal, sys
+from pathlib import Path
+import numpy as np
+from breast_cancer_ml.service.prediction_log import OneCase, PredictionLog
+from breast_cancer_ml.service.schemas import EXAMPLE_ROW
+
+class Model:
+    run_id, threshold, envelope, conformal, folder = "run-1", 0.5, None, None, Path("/none")
+
+folder, model = Path(sys.argv[1]), Model()
+case = OneCase(np.asarray([EXAMPLE_ROW]), 0.9, 1, "malignant", [], True)
+writer = PredictionLog(folder, worker="w1")
+writer.put("a", "/predict", model, case, 1)
+writer.flush()
+size = next(folder.glob("*.jsonl")).stat().st_size  # one record
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
+limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size * 2 + size // 2, limit[1]))
+for rid in "bcd":  # one write of three records: the limit lets one and a half in
+    writer.put(rid, "/predict", model, case, 1)
+writer.flush()
+resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+writer.put("e", "/predict", model, case, 1)
+writer.close()
+print(json.dumps({"written": writer.written, "dropped": writer.dropped}))
+"""
+
+
+def test_a_write_cut_short_keeps_whole_records_and_the_chain_continues(tmp_path: Path) -> None:
+    # a real partial write: the file size limit (RLIMIT_FSIZE) stops the kernel mid-record;
+    # in a child process, so that the limit touches no file of the test run
+    import subprocess
+    import sys
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _PARTIAL_WRITE, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = json.loads(done.stdout.splitlines()[-1])
+    assert counts == {
+        "written": 3,  # a; b (whole before the limit); e
+        "dropped": {"queue_full": 0, "disk_full": 0, "write_error": 2},  # c (cut short), d
+    }
+    result = verify_dir(folder)
+    assert result.ok and [f.check.torn_tail for f in result.files] == [False]
+    assert [json.loads(line)["request_id"] for line in result_lines(folder)] == list("abe")
