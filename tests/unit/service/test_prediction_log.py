@@ -214,3 +214,18 @@ def test_a_write_cut_short_keeps_whole_records_and_the_chain_continues(tmp_path:
     result = verify_dir(folder)
     assert result.ok and [f.check.torn_tail for f in result.files] == [False]
     assert [json.loads(line)["request_id"] for line in result_lines(folder)] == list("abe")
+
+
+def test_the_settings_come_from_the_environment_and_features_need_a_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from breast_cancer_ml.errors import ConfigError
+    from breast_cancer_ml.settings import ServeSettings, load_settings
+
+    monkeypatch.setenv("BCML_PREDICTION_LOG", str(tmp_path / "log"))
+    monkeypatch.setenv("BCML_LOG_FEATURES", "true")
+    settings = load_settings(ServeSettings)
+    assert (settings.prediction_log, settings.log_features) == (tmp_path / "log", True)
+    monkeypatch.delenv("BCML_PREDICTION_LOG")
+    with pytest.raises(ConfigError, match="log_features needs prediction_log"):
+        load_settings(ServeSettings)
