@@ -355,8 +355,24 @@ class ServeSettings(BcmlSettings):
         description="Length of the rolling windows of the drift gauges on /metrics "
         "(predicted-malignant, out-of-range and refer rates of the current and last window).",
     )
+    prediction_log: Path | None = Field(
+        None,
+        description="Append one record per answered case to daily JSON-lines files in this "
+        "folder, hash-chained (bcml audit verify); see docs/serving.md.",
+    )
+    log_features: bool = Field(
+        False,
+        description="Also write each case's 30 feature values in the prediction log (patient "
+        "data: off by default; needs prediction_log).",
+    )
 
     _split_cors = field_validator("cors_origins", mode="before")(_split_origins)
+
+    @model_validator(mode="after")
+    def _log_features_needs_log(self) -> ServeSettings:
+        if self.log_features and self.prediction_log is None:
+            raise ValueError("log_features needs prediction_log (the folder to write to)")
+        return self
 
     @model_validator(mode="after")
     def _strong_api_key(self) -> ServeSettings:

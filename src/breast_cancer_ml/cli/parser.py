@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 
 from breast_cancer_ml import __version__
-from breast_cancer_ml.cli import compare, deploy, monitor, predict, rollback, serve, train, ui
+from breast_cancer_ml.cli import (
+    audit,
+    compare,
+    deploy,
+    monitor,
+    predict,
+    rollback,
+    serve,
+    train,
+    ui,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    for command in (train, compare, rollback, ui, serve, deploy, predict, monitor):
+    for command in (train, compare, rollback, ui, serve, deploy, predict, monitor, audit):
         command.add_parser(sub)
     return parser

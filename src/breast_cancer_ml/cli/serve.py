@@ -41,6 +41,10 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"bcml serve needs {', '.join(missing)}: pip install 'breast-cancer-ml[serve]'"
         )
+    if settings.prediction_log is not None:  # a folder that cannot be made: exit 2 now
+        from breast_cancer_ml.adapters.prediction_log import prepare_dir
+
+        prepare_dir(settings.prediction_log)
     from breast_cancer_ml.service.server import serve
 
     serve(settings)

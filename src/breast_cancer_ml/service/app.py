@@ -110,6 +110,9 @@ class ServiceApp:
                     self._watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._watcher  # retrieved: no "never retrieved" warning
+                prediction_log = self.state.service.prediction_log
+                if prediction_log is not None:  # write what is queued, fsync, log the heads
+                    await asyncio.to_thread(prediction_log.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -45,6 +45,7 @@ from breast_cancer_ml.service.inputs import (
 )
 from breast_cancer_ml.service.metrics import Metrics
 from breast_cancer_ml.service.model_holder import ModelHolder
+from breast_cancer_ml.service.prediction_log import MlflowRows, OneCase, PredictionLog, Rows
 from breast_cancer_ml.service.startup import permit_explainer_imports
 from breast_cancer_ml.settings import ServeSettings
 
@@ -133,6 +134,13 @@ class ServiceState:
         self.in_flight = 0  # requests being handled now (limit_concurrency)
         self.plausibility = Plausibility()
         self.body_deadline = BodyDeadline(self.settings.body_timeout)
+        #: the prediction log (``prediction_log`` set), else None: one test per answer
+        self.prediction_log: PredictionLog | None = None
+        if self.settings.prediction_log is not None:
+            self.prediction_log = PredictionLog(
+                self.settings.prediction_log, log_features=self.settings.log_features
+            )
+            self.metrics.prediction_log = self.prediction_log
 
 
 def iso(ts: float | None) -> str | None:
@@ -228,6 +236,8 @@ class Answer(NamedTuple):
     headers: tuple[tuple[bytes, bytes], ...] = ()
     #: rows decided malignant, decided benign, referred (zeros where no decision was asked)
     decisions: tuple[int, int, int] = (0, 0, 0)
+    #: what the prediction log records of the answered cases (:mod:`.prediction_log`)
+    cases: Any = None
 
 
 Handler = Callable[[ServiceState, Any, bytes, bytes, bytes], Answer]
@@ -267,6 +277,10 @@ class PredictionEndpoint:
         state.metrics.count_predictions(
             answer.malignant, answer.rows, answer.outside, answer.decisions
         )
+        if state.prediction_log is not None:
+            state.prediction_log.put(
+                scope[REQUEST_ID_KEY], scope["path"], model, answer.cases, answer.rows
+            )
         rid = (b"x-request-id", scope[REQUEST_ID_KEY].encode())
         extra = (rid, *answer.headers) if answer.headers else (rid,)
         await send_bytes(send, 200, answer.body, extra=extra)
@@ -508,6 +522,11 @@ def predict_answer(
         prediction,
         0 if in_distribution is not False else 1,
         decisions=_ONE_DECISION[decision],
+        cases=(
+            OneCase(X, probability, prediction, decision, warnings, in_distribution)
+            if state.prediction_log is not None  # built only when it is written
+            else None
+        ),
     )
 
 
@@ -552,7 +571,12 @@ def batch_answer(state: ServiceState, model: Any, X: Any, explain: bool = False)
         "api_version": API_VERSION,
     }
     return Answer(
-        orjson.dumps(doc), len(rows), int(scored.prediction.sum()), outside, decisions=decisions
+        orjson.dumps(doc),
+        len(rows),
+        int(scored.prediction.sum()),
+        outside,
+        decisions=decisions,
+        cases=Rows(X, records) if state.prediction_log is not None else None,
     )
 
 
@@ -655,6 +679,7 @@ def handle_invocations(
     if not decision:
         body_out = orjson.dumps({"predictions": pred.tolist()})
         decisions = (0, 0, 0)
+        decided = None
     else:
         in_envelope = None
         if envelope is not None:
@@ -668,15 +693,21 @@ def handle_invocations(
             )
         ]
         body_out = orjson.dumps({"predictions": rows})
+        decided = referral.decision.tolist()
         counts = referral.counts()
         decisions = (counts["malignant"], counts["benign"], counts["refer"])
+    cases = (
+        MlflowRows(X, scored.probability, pred, outside, decided)
+        if state.prediction_log is not None
+        else None
+    )
     if envelope is None:
-        return Answer(body_out, len(pred), int(pred.sum()), 0, decisions=decisions)
+        return Answer(body_out, len(pred), int(pred.sum()), 0, decisions=decisions, cases=cases)
     headers: tuple[tuple[bytes, bytes], ...] = ((OUT_OF_RANGE_HEADER, str(len(outside)).encode()),)
     if outside:
         listed = ",".join(map(str, outside[:MAX_LISTED_ROWS]))
         headers += ((OUT_OF_RANGE_ROWS_HEADER, listed.encode()),)
-    return Answer(body_out, len(pred), int(pred.sum()), len(outside), headers, decisions)
+    return Answer(body_out, len(pred), int(pred.sum()), len(outside), headers, decisions, cases)
 
 
 log = logging.getLogger("breast_cancer_ml.service")
@@ -834,6 +865,8 @@ async def start_service(state: ServiceState) -> asyncio.Future[Any]:
     Returns the watchers; cancel them at shutdown.
     """
     settings = state.settings
+    if state.prediction_log is not None:
+        state.prediction_log.start()
     await state.holder.check_async()
     if settings.model_uri is not None and state.holder.current is None:
         log.warning(

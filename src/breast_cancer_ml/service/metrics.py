@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from breast_cancer_ml.domain.drift import DriftProfile
 
@@ -142,6 +142,8 @@ class Metrics:
         self.reloads = {"loaded": 0, "refused": 0}
         #: failed calls to the tracking server (serving a model_uri); None: not following one
         self.registry_failures: int | None = None
+        #: the prediction log's writer (its ``written`` and ``dropped`` counts), if on
+        self.prediction_log: Any = None
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -236,6 +238,8 @@ class Metrics:
                 "# TYPE bcml_registry_failures_total counter",
                 f"bcml_registry_failures_total {self.registry_failures}",
             ]
+        if self.prediction_log is not None:
+            out += _prediction_log_lines(self.prediction_log)
         out += [
             "# HELP bcml_model_loaded 1 when a verified model is loaded (the service is ready).",
             "# TYPE bcml_model_loaded gauge",
@@ -247,3 +251,19 @@ class Metrics:
         ]
         out += self.drift.render(reference)
         return "\n".join(out) + "\n"
+
+
+def _prediction_log_lines(writer: Any) -> list[str]:
+    out = [
+        "# HELP bcml_prediction_log_records_total Prediction log records written.",
+        "# TYPE bcml_prediction_log_records_total counter",
+        f"bcml_prediction_log_records_total {writer.written}",
+        "# HELP bcml_prediction_log_dropped_total Prediction log records lost, by reason "
+        "(queue_full: the writer fell behind; disk_full; write_error: any other I/O error).",
+        "# TYPE bcml_prediction_log_dropped_total counter",
+    ]
+    out += [
+        f'bcml_prediction_log_dropped_total{{reason="{k}"}} {v}'
+        for k, v in list(writer.dropped.items())
+    ]
+    return out

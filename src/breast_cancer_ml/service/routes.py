@@ -130,8 +130,12 @@ def _explainer_info(model: Any) -> dict[str, Any] | None:
     return dict(params.model_dump(exclude={"background", "weights"}))
 
 
-def _response(state: ServiceState, answer: Answer) -> Response:
+def _response(state: ServiceState, answer: Answer, request: Request, model: Any) -> Response:
     state.metrics.count_predictions(answer.malignant, answer.rows, answer.outside, answer.decisions)
+    if state.prediction_log is not None:
+        scope = request.scope
+        rid = scope.get(REQUEST_ID_KEY, "")
+        state.prediction_log.put(rid, scope["path"], model, answer.cases, answer.rows)
     headers = {k.decode(): v.decode() for k, v in answer.headers}
     return Response(answer.body, media_type="application/json", headers=headers)
 
@@ -168,8 +172,10 @@ def prediction_router(state: ServiceState) -> APIRouter:
         model = served_model(state)
         args = (state, model, body.values(), explain)
         if explain and model.explainer.slow:  # Kernel SHAP: off the event loop, as the fast path
-            return _response(state, await asyncio.to_thread(predict_answer, *args))
-        return _response(state, predict_answer(*args))
+            answer = await asyncio.to_thread(predict_answer, *args)
+        else:
+            answer = predict_answer(*args)
+        return _response(state, answer, request, model)
 
     @router.post(
         "/predict/batch",
@@ -187,8 +193,10 @@ def prediction_router(state: ServiceState) -> APIRouter:
         explain = _explain(request) or body.explain
         model = served_model(state)
         if explain and model.explainer.slow:
-            return _response(state, await asyncio.to_thread(batch_answer, state, model, X, True))
-        return _response(state, batch_answer(state, model, X, explain))
+            answer = await asyncio.to_thread(batch_answer, state, model, X, True)
+        else:
+            answer = batch_answer(state, model, X, explain)
+        return _response(state, answer, request, model)
 
     @router.post(
         "/invocations",
@@ -227,7 +235,8 @@ def prediction_router(state: ServiceState) -> APIRouter:
         body = await request.body()
         model = served_model(state)
         query = request.scope.get("query_string", b"")
-        return _response(state, handle_invocations(state, model, content_type, body, query))
+        answer = handle_invocations(state, model, content_type, body, query)
+        return _response(state, answer, request, model)
 
     return router
 
