@@ -39,6 +39,9 @@ from breast_cancer_ml.errors import BadMetadataError, BcmlError
 #: metadata carries the refer rule (``conformal``) and the card's hashes (``card_sha256``), and
 #: the run summary the clinical evidence; a bcml that reads only version 1 refuses such a model
 #: rather than serve it without the refer rule it cannot apply.
+#: The explainer and the drift reference (issue 13) are new optional fields, not a new version:
+#: a reader that ignores them (unknown keys are ignored) gives the same answers, only without
+#: ``explain`` and ``bcml monitor``, so refusing the model would gain nothing.
 SCHEMA_VERSION = 2
 
 

@@ -392,3 +392,44 @@ def test_a_since_that_is_not_a_time_exits_2(
     assert "--since 'yesterday' is not an ISO 8601 date or time" in capsys.readouterr().err
     assert _monitor(trained, "--input", str(BUNDLED_DATA), "--since", "2026-11-01") == 2
     assert "--since applies to a prediction log" in capsys.readouterr().err
+
+
+def _serve_and_log(trained: Trained, root: Path, X: np.ndarray) -> Path:
+    """Send ``X`` to a real ``bcml serve --prediction-log --log-features`` (in batches, as a
+    lab's client would) and return the log folder, written by the server's own writer."""
+    from tests.integration.service.conftest import ServerProcess
+
+    folder = root / "log"
+    server = ServerProcess(
+        trained.models_dir,
+        root / "server.log",
+        args=("--prediction-log", str(folder), "--log-features"),
+    )
+    try:
+        server.wait_healthy()
+        server.wait_for(lambda: server.client.get("/ready").status_code == 200)
+        for start in range(0, len(X), 200):
+            rows = X[start : start + 200].tolist()
+            answer = server.client.post("/predict/batch", json={"instances": rows})
+            assert answer.status_code == 200, answer.text
+    finally:
+        server.stop()  # drains the writer
+    return folder
+
+
+@pytest.mark.parametrize(("scale", "code"), [(1.0, 0), (1.3, 1)])
+def test_a_real_servers_prediction_log_is_monitored_end_to_end(
+    trained: Trained, tmp_path: Path, scale: float, code: int
+) -> None:
+    X = _bundled_features()
+    X[:, [FEATURES.index(f) for f in SIZE_FEATURES]] *= scale
+    folder = _serve_and_log(trained, tmp_path, X)
+    assert main(["audit", "verify", str(folder)]) == 0  # the chain the server wrote holds
+    out = tmp_path / "out"
+    assert _monitor(trained, "--log", str(folder), "--output-dir", str(out)) == code
+    report = _report(out)
+    assert report["n_cases"] == report["source"]["cases_with_features"] == len(X)
+    if scale == 1.0:
+        assert report["drifted_features"] == []
+    else:
+        assert set(report["drifted_features"]) == set(SIZE_FEATURES)
