@@ -637,3 +637,21 @@ def test_the_gate_refuses_a_model_over_max_ece_and_a_fixed_alpha_is_used(
     assert s["refer"]["alpha"] == s["metrics"]["conformal_alpha"] == 0.1
     assert s["refer"]["how"] == "fixed by --conformal-alpha"
     assert s["refer"]["alpha"] != trained.run.data.metrics["conformal_alpha"]
+
+
+def test_training_registers_in_its_own_store_after_this_process_loaded_from_another(
+    trained: Trained, tmp_path: Path
+) -> None:
+    # a models:/ load must leave MLflow's process-wide registry URI alone (it once pointed it
+    # at the store it read from, and a later training in the process registered there)
+    import mlflow
+
+    from breast_cancer_ml.adapters.model_source import load_scoring_model
+
+    before = mlflow.get_registry_uri()
+    load_scoring_model("models:/breast-cancer-classifier@champion", trained.models, trained.uri)
+    assert mlflow.get_registry_uri() == before
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert train(uri, tmp_path / "models", "--k-folds", "3") == 0
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.search_model_versions("name='breast-cancer-classifier'")

@@ -150,10 +150,11 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
         else:
             version = client.get_model_version(match["name"], match["version"])
         with tempfile.TemporaryDirectory(prefix="bcml-registry-") as tmp:
-            mlflow.set_tracking_uri(store)
-            mlflow.set_registry_uri(store)
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-            summary = _run_summary(version.run_id, Path(tmp) / "run")
+            # the store is named on every call: MLflow's process-wide URIs stay as they were
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=tmp, tracking_uri=store, registry_uri=store
+            )
+            summary = _run_summary(version.run_id, Path(tmp) / "run", store)
             model = load_mlflow_model_dir(
                 Path(local),
                 None if summary is None else summary.threshold,
@@ -174,7 +175,7 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
     return model
 
 
-def _run_summary(run_id: str | None, tmp: Path) -> RunSummary | None:
+def _run_summary(run_id: str | None, tmp: Path, store: str) -> RunSummary | None:
     """The training run's ``run_summary.json`` (``None`` when there is none or it is not
     JSON: the model is then scored at the default threshold and never reported with high
     confidence). One that breaks :class:`RunSummary` (e.g. a threshold outside (0, 1])
@@ -186,7 +187,7 @@ def _run_summary(run_id: str | None, tmp: Path) -> RunSummary | None:
 
     try:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="run_summary.json", dst_path=str(tmp)
+            run_id=run_id, artifact_path="run_summary.json", dst_path=str(tmp), tracking_uri=store
         )
         data = json.loads(Path(path).read_text())
     except (MlflowException, OSError, ValueError):
