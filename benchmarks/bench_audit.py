@@ -32,6 +32,7 @@ from bench_serve import (
     PREDICT_BODY,
     ROOT,
     Server,
+    floor_command,
     free_port,
     load,
     machine,
@@ -52,27 +53,6 @@ def _bcml(port: int, models_dir: Path, *extra: str) -> list[str]:
         "--models-dir",
         str(models_dir),
         *extra,
-    ]
-
-
-def _floor(port: int) -> list[str]:
-    return [
-        str(BIN / "python"),
-        "-m",
-        "uvicorn",
-        "bare_asgi:app",
-        "--app-dir",
-        str(ROOT / "benchmarks"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--ws",
-        "none",
-        "--no-server-header",
     ]
 
 
@@ -114,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             p_on,
             env=quiet,
         ),
-        Server(FLOOR, _floor(p_floor), "/predict", PREDICT_BODY, p_floor),
+        Server(FLOOR, floor_command(p_floor), "/predict", PREDICT_BODY, p_floor),
     ]
     info = machine()
     results: list[dict[str, Any]] = []

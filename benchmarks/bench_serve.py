@@ -92,6 +92,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def floor_command(port: int) -> list[str]:
+    """The bare-ASGI floor (``bare_asgi.py``: a constant answer) under the same uvicorn
+    settings as ``bcml serve``: what any service on this machine can reach at best."""
+    return [
+        str(BIN / "python"),
+        "-m",
+        "uvicorn",
+        "bare_asgi:app",
+        "--app-dir",
+        str(ROOT / "benchmarks"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--ws",
+        "none",
+        "--no-server-header",
+    ]
+
+
 def request_bytes(path: str, body: bytes, port: int) -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -338,24 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         Server(
             "bare ASGI (floor)",
-            [
-                str(BIN / "python"),
-                "-m",
-                "uvicorn",
-                "bare_asgi:app",
-                "--app-dir",
-                str(ROOT / "benchmarks"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p_bare),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--ws",
-                "none",
-                "--no-server-header",
-            ],
+            floor_command(p_bare),
             "/predict",
             PREDICT_BODY,
             p_bare,
