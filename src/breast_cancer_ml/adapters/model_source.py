@@ -150,9 +150,12 @@ def load_registry_model(uri: str, tracking_uri: str | None = None) -> PublishedM
         else:
             version = client.get_model_version(match["name"], match["version"])
         with tempfile.TemporaryDirectory(prefix="bcml-registry-") as tmp:
-            # the store is named on every call: MLflow's process-wide URIs stay as they were
+            # the version's files are fetched from where the registry says they are, through
+            # the client bound to this store: a models:/ download would look the name up in
+            # MLflow's process-wide registry URI, which this function must neither need nor set
+            where = client.get_model_version_download_uri(version.name, version.version)
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=tmp, tracking_uri=store, registry_uri=store
+                artifact_uri=where, dst_path=tmp, tracking_uri=store
             )
             summary = _run_summary(version.run_id, Path(tmp) / "run", store)
             model = load_mlflow_model_dir(
