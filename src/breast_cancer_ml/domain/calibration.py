@@ -135,7 +135,10 @@ def calibration_intercept(y_true: ArrayLike, proba: ArrayLike) -> float:
     a = 0.0
     for _ in range(_MAX_ITER):
         mu = _sigmoid(a + z)
-        step = float(np.sum(y - mu) / np.sum(mu * (1 - mu)))
+        curvature = float(np.sum(mu * (1 - mu)))
+        if curvature == 0:  # every p saturated at 0 or 1 (a tree's pure leaves): no finite fit
+            return math.nan
+        step = float(np.sum(y - mu)) / curvature
         a += step
         if abs(step) < _TOLERANCE:
             break

@@ -4,6 +4,7 @@ calibration-in-the-large, and the reliability curve."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -177,3 +178,12 @@ def test_bad_inputs_are_refused_with_the_reason(y: list[int], p: list[float], me
     ):
         with pytest.raises(ValueError, match=message):
             fn(y, p)
+
+
+def test_an_intercept_with_every_probability_at_0_or_1_is_nan_without_a_division_warning() -> None:
+    # a decision tree's pure leaves: the Newton step meets zero curvature; NaN, not inf, and
+    # no RuntimeWarning (run with warnings as errors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(calibration_intercept([1, 0, 1], [0.0, 0.0, 1.0]))
+        assert math.isnan(calibration_intercept([1, 0, 0], [1.0, 0.0, 1.0]))
