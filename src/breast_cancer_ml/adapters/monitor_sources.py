@@ -14,6 +14,7 @@ Messages name files and line numbers, never a value of a case (patient data).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -63,6 +64,17 @@ class RecentCases:
     @property
     def n(self) -> int:
         return int(self.predictions.size)
+
+    def last(self, n: int) -> RecentCases:
+        """The newest ``n`` cases of answers read without features (``bcml predict``'s
+        output, in input order)."""
+        assert self.X is None
+        return dataclasses.replace(
+            self,
+            predictions=self.predictions[-n:],
+            referred=None if self.referred is None else self.referred[-n:],
+            out_of_range=None if self.out_of_range is None else self.out_of_range[-n:],
+        )
 
 
 def parse_since(text: str) -> dt.datetime:
@@ -180,9 +192,13 @@ def log_cases(cases: list[LogCase], folder: Path) -> RecentCases:
     )
 
 
-def read_case_table(path: Path) -> NDArray[np.float64]:
+def read_case_table(path: Path) -> NDArray[np.float64] | RecentCases:
     """The 30 feature columns of a CSV/Parquet file as an ``(n, 30)`` array (NaN where a value
-    is missing); other columns (``id``, ``diagnosis``, ``bcml predict``'s) are ignored."""
+    is missing); other columns (``id``, ``diagnosis``, ``bcml predict``'s) are ignored.
+
+    A file with no feature columns but ``bcml predict``'s answer columns (its output, e.g.
+    ``scores.csv``) is read as those answers instead (:func:`_scores`): the rates can be
+    compared, per-feature drift cannot."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pcsv
@@ -199,14 +215,18 @@ def read_case_table(path: Path) -> NDArray[np.float64]:
         raise DataValidationError(f"{path}: no such file.")
     where = str(path)
     try:
-        if table_format(where) == "parquet":
+        parquet = table_format(where) == "parquet"
+        if parquet:
             names = pq.read_schema(path).names
-            columns = _feature_columns(names, where)
-            table = pq.read_table(path, columns=columns)
         else:
             with pcsv.open_csv(path) as reader:
                 names = reader.schema.names
-            columns = _feature_columns(names, where)
+        if _is_scores(names):
+            return _scores(path, parquet)
+        columns = _feature_columns(names, where)
+        if parquet:
+            table = pq.read_table(path, columns=columns)
+        else:
             table = pcsv.read_csv(
                 path,
                 convert_options=pcsv.ConvertOptions(
@@ -234,15 +254,69 @@ def read_case_table(path: Path) -> NDArray[np.float64]:
 
 
 def _feature_columns(names: list[str], where: str) -> list[str]:
-    from breast_cancer_ml.adapters.table_layout import OUTPUT_COLUMNS, resolve_layout
+    from breast_cancer_ml.adapters.table_layout import resolve_layout
 
-    try:
-        return list(resolve_layout(names, where).features)
-    except DataValidationError as exc:
-        if {"prediction", "decision"} <= {n.strip() for n in names} & set(OUTPUT_COLUMNS):
-            raise DataValidationError(
-                f"{exc} This looks like `bcml predict`'s output, which holds no feature "
-                "values: give --input the file that was scored (monitor scores it again with "
-                "the model), or that output joined to it by row."
-            ) from None
-        raise
+    return list(resolve_layout(names, where).features)
+
+
+#: The columns of ``bcml predict``'s output that monitoring reads.
+SCORE_COLUMNS = ("prediction", "decision", "warnings", "model_version")
+
+
+def _is_scores(names: list[str]) -> bool:
+    """``bcml predict``'s output: its answer columns, and not one feature column."""
+    stripped = {n.strip() for n in names}
+    return set(SCORE_COLUMNS) <= stripped and not stripped & set(FEATURES)
+
+
+def _scores(path: Path, parquet: bool) -> RecentCases:
+    """``bcml predict``'s output as :class:`RecentCases` without features: each row's
+    ``prediction``, ``decision`` (``refer`` counts as referred) and ``warnings`` (not empty:
+    outside the envelope), and which model (``model_version``) answered it."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    columns = list(SCORE_COLUMNS)
+    if parquet:
+        table = pq.read_table(path, columns=columns)
+    else:
+        table = pcsv.read_csv(
+            path,
+            convert_options=pcsv.ConvertOptions(
+                include_columns=columns,
+                column_types={"prediction": pa.int64(), **dict.fromkeys(columns[1:], pa.string())},
+                strings_can_be_null=False,
+            ),
+        )
+    if table.num_rows == 0:
+        raise DataValidationError(f"{path}: no rows.")
+    predictions = table.column("prediction").to_numpy(zero_copy_only=False)
+    decisions = table.column("decision").to_pylist()
+    warnings = table.column("warnings").to_pylist()
+    if not set(np.unique(predictions).tolist()) <= {0, 1} or not set(decisions) <= {
+        "malignant",
+        "benign",
+        "refer",
+    }:
+        raise DataValidationError(
+            f"{path}: the prediction column must hold 0/1 and the decision column malignant, "
+            "benign or refer, as `bcml predict` writes them."
+        )
+    models: dict[str, int] = {}
+    for run_id in table.column("model_version").to_pylist():
+        models[str(run_id)] = models.get(str(run_id), 0) + 1
+    return RecentCases(
+        predictions=np.asarray(predictions, dtype=np.int64),
+        referred=np.array([d == "refer" for d in decisions], dtype=np.bool_),
+        out_of_range=np.array([bool(w) for w in warnings], dtype=np.bool_),
+        X=None,
+        description={
+            "kind": "bcml predict output",
+            "path": str(path),
+            "rows": table.num_rows,
+            "cases_with_features": 0,
+            "cases_by_model_run_id": models,
+        },
+        run_ids=models,
+    )

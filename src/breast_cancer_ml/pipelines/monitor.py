@@ -113,17 +113,29 @@ def run_monitor(settings: MonitorSettings) -> MonitorOutcome:
             )
     else:
         assert settings.input is not None  # one source: MonitorSettings checks it
-        X = read_case_table(settings.input)
-        if settings.last is not None:
-            X = X[-settings.last :]
+        table = read_case_table(settings.input)
         model = load_scoring_model(settings.model, settings.models_dir, settings.tracking_uri)
-        recent = _scored(X, model, settings.input)
-        rejected = X.shape[0] - recent.n
-        if rejected:
+        if isinstance(table, RecentCases):  # bcml predict's output: its answers, no features
+            recent = table.last(settings.last) if settings.last is not None else table
             notes.append(
-                f"{rejected} row(s) are not valid cases (missing, negative or beyond a hard "
-                "bound) and were left out"
+                "per-feature drift needs the feature values: give --input the file that was "
+                "scored (monitor scores it again with the model)"
             )
+            other = set(recent.run_ids) - {model.run_id}
+            if other:
+                notes.append(
+                    f"{len(other)} other model(s) answered some of these cases; the rates are "
+                    "compared with this model's reference"
+                )
+        else:
+            X = table[-settings.last :] if settings.last is not None else table
+            recent = _scored(X, model, settings.input)
+            rejected = X.shape[0] - recent.n
+            if rejected:
+                notes.append(
+                    f"{rejected} row(s) are not valid cases (missing, negative or beyond a hard "
+                    "bound) and were left out"
+                )
     profile = model.drift_profile
     if profile is None:
         raise ModelStoreError(

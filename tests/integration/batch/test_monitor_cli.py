@@ -82,18 +82,7 @@ def test_bundled_data_shows_no_drift_against_its_own_training_reference(
 def test_size_features_times_1_3_are_flagged_and_exit_1(
     trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    header, rows = _bundled()
-    shifted = tmp_path / "shifted.csv"
-    with shifted.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(
-                [
-                    repr(float(v) * 1.3) if name in SIZE_FEATURES else v
-                    for name, v in zip(header, row, strict=True)
-                ]
-            )
+    shifted = _shifted_csv(tmp_path / "shifted.csv")
     out = tmp_path / "out"
     code = _monitor(trained, "--input", str(shifted), "--output-dir", str(out))
     assert code == 1
@@ -279,15 +268,60 @@ def test_a_table_without_the_feature_columns_exits_2_naming_them(
     assert not (tmp_path / "o").exists()
 
 
-def test_bcml_predicts_output_is_refused_saying_which_file_to_give(
-    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def _shifted_csv(path: Path) -> Path:
+    """The bundled data with the size features x1.3."""
+    header, rows = _bundled()
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(
+                [
+                    repr(float(v) * 1.3) if name in SIZE_FEATURES else v
+                    for name, v in zip(header, row, strict=True)
+                ]
+            )
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_bcml_predicts_output_gives_the_rates_of_the_cases_it_scored(
+    trained: Trained, tmp_path: Path, fmt: str
 ) -> None:
-    scores = tmp_path / "scores.csv"
+    # `--input scores.csv` from batch: the answers, no features; the rates must be those of
+    # the same cases scored by monitor itself, and the report says feature drift needs them
+    scores = tmp_path / f"scores.{fmt}"
     args = ["predict", "--models-dir", str(trained.models_dir), "--input", str(BUNDLED_DATA)]
     assert main([*args, "--output", str(scores)]) == 0
-    capsys.readouterr()
-    assert _monitor(trained, "--input", str(scores), "--output-dir", str(tmp_path / "o")) == 2
-    assert "give --input the file that was scored" in capsys.readouterr().err
+    assert _monitor(trained, "--input", str(scores), "--output-dir", str(tmp_path / "s")) == 0
+    assert _monitor(trained, "--input", str(BUNDLED_DATA), "--output-dir", str(tmp_path / "c")) == 0
+    from_scores, from_cases = _report(tmp_path / "s"), _report(tmp_path / "c")
+    assert from_scores["source"]["kind"] == "bcml predict output"
+    assert from_scores["n_cases"] == from_cases["n_cases"] == 569
+    for rate in ("predicted_malignant", "refer", "out_of_range"):
+        assert (
+            from_scores["rates"][rate]["recent_count"] == from_cases["rates"][rate]["recent_count"]
+        )
+    assert from_scores["features"] == [] and from_scores["drifted_features"] == []
+    assert any("per-feature drift needs the feature values" in n for n in from_scores["notes"])
+    last = tmp_path / "last"
+    code = _monitor(trained, "--input", str(scores), "--last", "100", "--output-dir", str(last))
+    assert code == _report(last)["exit_code"]  # the file's last rows: drift or not, as found
+    assert _report(last)["rates"]["predicted_malignant"]["recent_n"] == 100
+
+
+def test_the_scores_of_a_shifted_population_show_the_rate_shift_and_exit_1(
+    trained: Trained, tmp_path: Path
+) -> None:
+    scores = tmp_path / "scores.csv"
+    shifted = _shifted_csv(tmp_path / "shifted.csv")
+    args = ["predict", "--models-dir", str(trained.models_dir), "--input", str(shifted)]
+    assert main([*args, "--output", str(scores)]) == 0
+    out = tmp_path / "out"
+    assert _monitor(trained, "--input", str(scores), "--output-dir", str(out)) == 1
+    malignant = _report(out)["rates"]["predicted_malignant"]
+    assert malignant["drift"] is True
+    assert malignant["recent_rate"] > malignant["reference_rate"] + 0.1
 
 
 def test_a_non_numeric_feature_value_exits_2(
