@@ -30,8 +30,8 @@ from typing import Any
 from bench_serve import (
     BIN,
     PREDICT_BODY,
-    ROOT,
     Server,
+    add_load_arguments,
     floor_command,
     free_port,
     load,
@@ -69,12 +69,8 @@ def _dropped(port: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per cell")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per cell")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    add_load_arguments(parser, seconds=6.0)
     parser.add_argument("--loss-seconds", type=float, default=60.0, help="the counted load run")
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--report", type=Path, help="write the results as Markdown here")
     args = parser.parse_args(argv)
     if not (args.models_dir / "latest").exists():

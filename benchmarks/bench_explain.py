@@ -27,7 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_serve import BIN, PREDICT_BODY, ROOT, Server, free_port, load, machine, summarize
+from bench_serve import (
+    BIN,
+    PREDICT_BODY,
+    Server,
+    add_load_arguments,
+    free_port,
+    load,
+    machine,
+    summarize,
+)
 
 from breast_cancer_ml.adapters.dataset import load_dataset
 from breast_cancer_ml.domain.explain import KERNEL_NSAMPLES, Explainer, build_params
@@ -153,11 +162,7 @@ def report(args: argparse.Namespace, info: str, serve: list[dict[str, Any]], ker
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="measured time per cell")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per cell")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    add_load_arguments(parser, seconds=4.0)
     parser.add_argument("--shap-cases", type=int, default=20, help="cases per candidate")
     parser.add_argument("--nsamples", type=int, default=KERNEL_NSAMPLES)
     parser.add_argument("--candidates", nargs="+", default=sorted(CANDIDATES))

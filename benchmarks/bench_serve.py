@@ -92,14 +92,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def floor_command(port: int) -> list[str]:
-    """The bare-ASGI floor (``bare_asgi.py``: a constant answer) under the same uvicorn
-    settings as ``bcml serve``: what any service on this machine can reach at best."""
+def uvicorn_command(app: str, port: int, *extra: str) -> list[str]:
+    """``app`` (in ``benchmarks/``) on uvicorn with the settings ``bcml serve`` uses: one
+    worker, no access log, no WebSockets, no server header."""
     return [
         str(BIN / "python"),
         "-m",
         "uvicorn",
-        "bare_asgi:app",
+        app,
+        *extra,
         "--app-dir",
         str(ROOT / "benchmarks"),
         "--host",
@@ -113,6 +114,21 @@ def floor_command(port: int) -> list[str]:
         "none",
         "--no-server-header",
     ]
+
+
+def floor_command(port: int) -> list[str]:
+    """The bare-ASGI floor (``bare_asgi.py``: a constant answer) under the same uvicorn
+    settings as ``bcml serve``: what any service on this machine can reach at best."""
+    return uvicorn_command("bare_asgi:app", port)
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, seconds: float) -> None:
+    """The load generator's options, shared by the serving benchmarks."""
+    parser.add_argument("--seconds", type=float, default=seconds, help="measured time per cell")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per cell")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
 
 
 def request_bytes(path: str, body: bytes, port: int) -> bytes:
@@ -300,12 +316,8 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per cell")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per cell")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time per cell")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    add_load_arguments(parser, seconds=6.0)
     parser.add_argument("--cold-starts", type=int, default=7, help="launches; median reported")
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--skip-mlflow", action="store_true", help="bcml and bare ASGI only")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--baseline", help="git revision whose bcml serve is measured too")
@@ -335,25 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         Server(
             DECLARED,
-            [
-                str(BIN / "python"),
-                "-m",
-                "uvicorn",
-                "declared_app:app",
-                "--factory",
-                "--app-dir",
-                str(ROOT / "benchmarks"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(p_decl),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--ws",
-                "none",
-                "--no-server-header",
-            ],
+            uvicorn_command("declared_app:app", p_decl, "--factory"),
             "/predict",
             PREDICT_BODY,
             p_decl,

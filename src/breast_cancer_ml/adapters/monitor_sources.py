@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -224,16 +224,7 @@ def read_case_table(path: Path) -> NDArray[np.float64] | RecentCases:
         if _is_scores(names):
             return _scores(path, parquet)
         columns = _feature_columns(names, where)
-        if parquet:
-            table = pq.read_table(path, columns=columns)
-        else:
-            table = pcsv.read_csv(
-                path,
-                convert_options=pcsv.ConvertOptions(
-                    include_columns=columns,
-                    column_types=dict.fromkeys(columns, pa.float64()),
-                ),
-            )
+        table = _read_columns(path, parquet, dict.fromkeys(columns, pa.float64()))
         X = np.column_stack(
             [
                 table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
@@ -259,6 +250,22 @@ def _feature_columns(names: list[str], where: str) -> list[str]:
     return list(resolve_layout(names, where).features)
 
 
+def _read_columns(path: Path, parquet: bool, types: dict[str, Any]) -> Any:
+    """The columns named in ``types`` of a Parquet or CSV file, as a pyarrow table (a CSV's
+    columns read as those types; an empty CSV string stays a string, not null)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if parquet:
+        return pq.read_table(path, columns=list(types))
+    return pcsv.read_csv(
+        path,
+        convert_options=pcsv.ConvertOptions(
+            include_columns=list(types), column_types=types, strings_can_be_null=False
+        ),
+    )
+
+
 #: The columns of ``bcml predict``'s output that monitoring reads.
 SCORE_COLUMNS = ("prediction", "decision", "warnings", "model_version")
 
@@ -274,21 +281,9 @@ def _scores(path: Path, parquet: bool) -> RecentCases:
     ``prediction``, ``decision`` (``refer`` counts as referred) and ``warnings`` (not empty:
     outside the envelope), and which model (``model_version``) answered it."""
     import pyarrow as pa
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
 
-    columns = list(SCORE_COLUMNS)
-    if parquet:
-        table = pq.read_table(path, columns=columns)
-    else:
-        table = pcsv.read_csv(
-            path,
-            convert_options=pcsv.ConvertOptions(
-                include_columns=columns,
-                column_types={"prediction": pa.int64(), **dict.fromkeys(columns[1:], pa.string())},
-                strings_can_be_null=False,
-            ),
-        )
+    types = {"prediction": pa.int64(), **dict.fromkeys(SCORE_COLUMNS[1:], pa.string())}
+    table = _read_columns(path, parquet, types)
     if table.num_rows == 0:
         raise DataValidationError(f"{path}: no rows.")
     predictions = table.column("prediction").to_numpy(zero_copy_only=False)

@@ -105,12 +105,6 @@ def run_monitor(settings: MonitorSettings) -> MonitorOutcome:
                 f"per-feature drift from the {recent.X.shape[0]} of {recent.n} cases logged "
                 "with their features"
             )
-        other = set(recent.run_ids) - {model.run_id}
-        if other:
-            notes.append(
-                f"{len(other)} other model(s) answered some of these cases; the rates are "
-                "compared with this model's reference"
-            )
     else:
         assert settings.input is not None  # one source: MonitorSettings checks it
         table = read_case_table(settings.input)
@@ -121,12 +115,6 @@ def run_monitor(settings: MonitorSettings) -> MonitorOutcome:
                 "per-feature drift needs the feature values: give --input the file that was "
                 "scored (monitor scores it again with the model)"
             )
-            other = set(recent.run_ids) - {model.run_id}
-            if other:
-                notes.append(
-                    f"{len(other)} other model(s) answered some of these cases; the rates are "
-                    "compared with this model's reference"
-                )
         else:
             X = table[-settings.last :] if settings.last is not None else table
             recent = _scored(X, model, settings.input)
@@ -136,6 +124,12 @@ def run_monitor(settings: MonitorSettings) -> MonitorOutcome:
                     f"{rejected} row(s) are not valid cases (missing, negative or beyond a hard "
                     "bound) and were left out"
                 )
+    other = set(recent.run_ids) - {model.run_id}  # a log or scores: who answered each case
+    if other:
+        notes.append(
+            f"{len(other)} other model(s) answered some of these cases; the rates are "
+            "compared with this model's reference"
+        )
     profile = model.drift_profile
     if profile is None:
         raise ModelStoreError(

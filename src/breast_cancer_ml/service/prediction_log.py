@@ -212,28 +212,17 @@ class PredictionLog:
         self, stamp: str, rid: str, route: str, model: Any, cases: Cases
     ) -> list[dict[str, Any]]:
         run_id, model_sha, threshold = self._model_fields(model)
-        if isinstance(cases, OneCase):  # the common case, kept short
-            return [
-                self._record(
-                    stamp,
-                    rid,
-                    route,
-                    0,
-                    run_id,
-                    model_sha,
-                    threshold,
-                    cases.X,
-                    np.ascontiguousarray(cases.X, dtype="<f8").tobytes(),
-                    (
-                        cases.probability,
-                        cases.prediction,
-                        cases.decision,
-                        cases.warnings,
-                        cases.in_distribution,
-                    ),
+        if isinstance(cases, OneCase):
+            answers: list[tuple[Any, ...]] = [
+                (
+                    cases.probability,
+                    cases.prediction,
+                    cases.decision,
+                    cases.warnings,
+                    cases.in_distribution,
                 )
             ]
-        if isinstance(cases, Rows):
+        elif isinstance(cases, Rows):
             answers = [
                 (
                     r["probability"],
